@@ -1,6 +1,7 @@
 // Frame builders for protocol tests. `frontendBytes` is an independent, spec-following
 // encoder for every client message (pg-protocol's serialize covers only some shapes and
 // cannot produce malformed bodies); its output is cross-checked against serialize.
+import { Parser } from 'pg-protocol/dist/parser.js';
 import type { FrontendMessage } from '../../../protocol/index.js';
 
 export function cstr(s: string): Buffer {
@@ -124,4 +125,11 @@ export function plain(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
   }
   return value;
+}
+
+/** Parses server bytes with pg-protocol's own Parser, the reference node-postgres trusts. */
+export function pgParse(bytes: Buffer): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  new Parser().parse(bytes, (m) => out.push(m as unknown as Record<string, unknown>));
+  return out;
 }

@@ -103,6 +103,10 @@ describe('FrontendReader on real client bytes', () => {
     expect(Buffer.concat(frames.map((f) => f.raw)).equals(session)).toBe(true);
   });
 
+  it('re-encodes every decoded message to its raw bytes (the test encoder matches serialize)', () => {
+    for (const f of frames) expect(frontendBytes(f.message).equals(f.raw)).toBe(true);
+  });
+
   it('returns raw and Bind params as views into the pushed chunk, not copies', () => {
     const bind = frames.find((f) => f.message.type === 'Bind');
     expect(bind?.raw.buffer).toBe(session.buffer);
