@@ -1,0 +1,535 @@
+// The per-connection state machine once a client is logged in: every frontend message
+// is decoded and passes the statement gate before its bytes reach the upstream; every
+// backend message is framed, attributed to the execution it answers (response-queue.ts)
+// and relayed, DataRows and notices through the gate's masking. Messages nothing needs
+// to inspect are relayed as the exact bytes that arrived.
+//
+// States: 'ready' (relaying), 'discarding' (a denial in an extended-protocol batch:
+// skip everything up to Sync, as Postgres does after an error), 'closed'.
+import type net from 'node:net';
+import {
+  BackendCode,
+  BackendReader,
+  decodeBackend,
+  encode,
+  ProtocolError,
+  type BackendFrame,
+  type FieldDescription,
+  type FrontendFrame,
+  type FrontendReader,
+  type TransactionStatus,
+} from '../../protocol/index.js';
+import { error as clientError, fatal, toErrorFields, type ClientError } from '../errors.js';
+import { ResponseQueue, type Describable, type Pending } from './response-queue.js';
+import type { BoundPortal, Execution, PreparedStatement, StatementGate } from './statement-gate.js';
+
+export interface RelayOptions {
+  readonly maxMessageBytes: number;
+  readonly expiresAt: number;
+  readonly now: () => number;
+  readonly onInternalError: (correlationId: string, err: unknown) => void;
+  readonly onClose: (reason: string) => void;
+}
+
+type State = 'ready' | 'discarding' | 'closed';
+
+export class Relay {
+  private state: State = 'ready';
+  private readonly queue = new ResponseQueue();
+  private readonly statements = new Map<string, StatementState>();
+  private readonly portals = new Map<string, PortalState>();
+  private readonly backend: BackendReader;
+  private txStatus: TransactionStatus = 'I';
+  private clientBusy = false;
+  private upstreamBusy = false;
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly reader: FrontendReader,
+    private readonly upstream: net.Socket,
+    private readonly gate: StatementGate,
+    private readonly opts: RelayOptions,
+  ) {
+    this.backend = new BackendReader({ maxMessageBytes: 1024 * 1024 * 1024 });
+  }
+
+  start(): void {
+    this.client.on('data', (chunk: Buffer) => this.fromClient(chunk));
+    this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    this.client.on('drain', () => this.upstream.resume());
+    this.upstream.on('drain', () => this.client.resume());
+    this.client.on('close', () => this.close('client disconnected'));
+    this.client.on('error', () => this.close('client connection error'));
+    this.upstream.on('close', () => this.upstreamLost());
+    this.upstream.on('error', () => this.upstreamLost());
+    this.client.resume();
+    this.upstream.resume();
+    // Frames the login phase already read past the password message.
+    if (this.reader.buffered > 0) this.pumpClient();
+  }
+
+  /** Ends the session with a FATAL error (revocation, expiry, shutdown). */
+  terminate(err: ClientError): void {
+    if (this.state === 'closed') return;
+    this.sendError(err);
+    this.close(err.message);
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  // ---- client -> upstream -------------------------------------------------------
+
+  private fromClient(chunk: Buffer): void {
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!this.clientBusy) this.pumpClient();
+  }
+
+  private pumpClient(): void {
+    this.upstream.cork();
+    try {
+      for (;;) {
+        if (this.state === 'closed') return;
+        const frame = this.reader.read();
+        if (!frame) return;
+        const pending = this.handleClient(frame);
+        if (pending) {
+          // A decision needs I/O (a lookup, an audit write, an approval): hold further
+          // client messages until it is done, so they are decided in order.
+          this.clientBusy = true;
+          this.client.pause();
+          pending
+            .catch((err: unknown) => this.deny(err, frame))
+            .finally(() => {
+              this.clientBusy = false;
+              if (this.state === 'closed') return;
+              this.client.resume();
+              this.pumpClient();
+            });
+          return;
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.upstream.uncork();
+    }
+  }
+
+  /** Returns a promise when the message must wait for I/O before the next one. */
+  private handleClient(frame: FrontendFrame): Promise<void> | undefined {
+    const msg = frame.message;
+    if (this.state === 'discarding') {
+      if (msg.type === 'Terminate') return this.close('client terminated'), undefined;
+      if (msg.type !== 'Sync') return undefined;
+      this.state = 'ready';
+    }
+    try {
+      switch (msg.type) {
+        case 'Query': {
+          this.checkExpiry();
+          return settle(this.gate.query(msg.sql), (executions) => {
+            this.toUpstream(frame.raw);
+            this.queue.push({ kind: 'query', executions, index: 0 });
+          });
+        }
+        case 'Parse': {
+          this.checkExpiry();
+          const analysis = this.gate.parse(msg.name, msg.sql, msg.paramTypes);
+          this.statements.set(msg.name, { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined });
+          this.toUpstream(frame.raw);
+          this.queue.push({ kind: 'parse' });
+          return undefined;
+        }
+        case 'Bind': {
+          this.checkExpiry();
+          const statement = this.statements.get(msg.statement);
+          if (!statement) throw clientError('26000', `prepared statement "${msg.statement}" does not exist`);
+          return settle(this.gate.bind(statement, msg.params, msg.paramFormats), (decision) => {
+            this.portals.set(msg.portal, {
+              name: msg.portal,
+              statement,
+              params: msg.params,
+              paramFormats: msg.paramFormats,
+              resultFormats: msg.resultFormats,
+              decision,
+              fields: undefined,
+              describeSent: false,
+            });
+            this.toUpstream(frame.raw);
+            this.queue.push({ kind: 'bind' });
+          });
+        }
+        case 'Describe': {
+          const target: Describable | undefined = msg.kind === 'S' ? this.statements.get(msg.name) : this.portals.get(msg.name);
+          if (target && msg.kind === 'P') (target as PortalState).describeSent = true;
+          this.toUpstream(frame.raw);
+          this.queue.push({ kind: 'describe', target: target ?? { fields: undefined }, swallow: false });
+          return undefined;
+        }
+        case 'Execute': {
+          this.checkExpiry();
+          const portal = this.portals.get(msg.portal);
+          if (!portal) throw clientError('34000', `portal "${msg.portal}" does not exist`);
+          return settle(this.gate.execute(portal, msg.maxRows), (execution) => {
+            if (!portal.describeSent && portal.statement.fields === undefined) {
+              // Nobody described this portal, but masking and recording need its
+              // columns: ask the upstream ourselves and keep the answer from the client.
+              portal.describeSent = true;
+              this.toUpstream(describePortal(msg.portal));
+              this.queue.push({ kind: 'describe', target: portal, swallow: true });
+            }
+            this.toUpstream(frame.raw);
+            this.queue.push({ kind: 'execute', execution, described: false, fields: () => fieldsOf(portal) });
+          });
+        }
+        case 'Close':
+          if (msg.kind === 'S') this.statements.delete(msg.name);
+          else this.portals.delete(msg.name);
+          this.toUpstream(frame.raw);
+          this.queue.push({ kind: 'close' });
+          return undefined;
+        case 'Sync':
+          this.toUpstream(frame.raw);
+          this.queue.push({ kind: 'sync' });
+          return undefined;
+        case 'Flush':
+          this.toUpstream(frame.raw);
+          return undefined;
+        case 'Terminate':
+          this.close('client terminated');
+          return undefined;
+        case 'FunctionCall':
+          throw clientError('42501', 'the function call protocol message is not allowed through tracegate');
+        case 'CopyData':
+        case 'CopyDone':
+        case 'CopyFail':
+          throw new ProtocolError(`unexpected ${msg.type} message: no COPY is in progress`);
+        case 'StartupMessage':
+        case 'SSLRequest':
+        case 'GSSENCRequest':
+        case 'CancelRequest':
+        case 'PasswordMessage':
+          throw new ProtocolError(`unexpected ${msg.type} message after login`);
+        default:
+          return assertNever(msg);
+      }
+    } catch (err) {
+      this.deny(err, frame);
+      return undefined;
+    }
+  }
+
+  private checkExpiry(): void {
+    if (this.opts.now() >= this.opts.expiresAt) throw fatal('28000', 'token expired: reconnect with a fresh access token');
+  }
+
+  /** A refusal of the message in `frame`: an error in protocol order, nothing forwarded. */
+  private deny(err: unknown, frame: FrontendFrame): void {
+    if (this.state === 'closed') return;
+    const { fields, fatal: isFatal } = toErrorFields(err, this.opts.onInternalError);
+    if (isFatal) {
+      this.sendNow(encode.errorResponse(fields));
+      this.close(fields.message);
+      return;
+    }
+    const simple = frame.message.type === 'Query' || frame.message.type === 'FunctionCall';
+    const errorFrame = encode.errorResponse(fields);
+    this.queue.push({
+      kind: 'synthetic',
+      extended: !simple,
+      frames: () => (simple ? [errorFrame, encode.readyForQuery(this.txStatus)] : [errorFrame]),
+    });
+    if (!simple) this.state = 'discarding';
+    this.releaseSynthetic();
+  }
+
+  private toUpstream(raw: Buffer): void {
+    if (!this.upstream.write(raw)) this.client.pause();
+  }
+
+  // ---- upstream -> client -------------------------------------------------------
+
+  private fromUpstream(chunk: Buffer): void {
+    try {
+      this.backend.push(chunk);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!this.upstreamBusy) this.pumpUpstream();
+  }
+
+  private pumpUpstream(): void {
+    this.client.cork();
+    try {
+      for (;;) {
+        if (this.state === 'closed') return;
+        const frame = this.backend.read();
+        if (!frame) return;
+        const pending = this.handleUpstream(frame);
+        if (pending) {
+          this.upstreamBusy = true;
+          this.upstream.pause();
+          pending
+            .catch((err: unknown) => this.fail(err))
+            .finally(() => {
+              this.upstreamBusy = false;
+              if (this.state === 'closed') return;
+              this.upstream.resume();
+              this.pumpUpstream();
+            });
+          return;
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.client.uncork();
+    }
+  }
+
+  private handleUpstream(frame: BackendFrame): Promise<void> | undefined {
+    const head = this.queue.peek();
+    if (head?.kind === 'execute' && !head.described) {
+      // The first answer to an Execute: everything before it has been answered, so the
+      // portal's columns are known now. Masking may need a catalog lookup first.
+      head.described = true;
+      const described = head.execution.describe(head.fields());
+      if (described) return described.then(() => this.handleUpstream(frame));
+    }
+    switch (frame.code) {
+      case BackendCode.DataRow: {
+        const execution = currentExecution(head);
+        this.toClient(execution ? execution.row(frame.raw) : frame.raw);
+        return undefined;
+      }
+      case BackendCode.RowDescription:
+      case BackendCode.NoData: {
+        const fields = frame.code === BackendCode.RowDescription ? rowDescriptionFields(frame) : null;
+        if (head?.kind === 'describe') {
+          this.queue.shift();
+          head.target.fields = fields;
+          if (!head.swallow) this.toClient(frame.raw);
+          return this.releaseSynthetic();
+        }
+        if (head?.kind === 'query') {
+          this.toClient(frame.raw);
+          const execution = head.executions[head.index];
+          return execution ? toPromise(execution.describe(fields)) : undefined;
+        }
+        return this.unexpected(frame);
+      }
+      case BackendCode.ParameterDescription:
+        if (head?.kind !== 'describe') return this.unexpected(frame);
+        if (!head.swallow) this.toClient(frame.raw);
+        return undefined;
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended: {
+        const tag = frame.code === BackendCode.CommandComplete ? commandTag(frame) : undefined;
+        if (head?.kind === 'query') {
+          head.executions[head.index]?.complete({ tag });
+          head.index++;
+          this.toClient(frame.raw);
+          return undefined;
+        }
+        if (head?.kind === 'execute') {
+          this.queue.shift();
+          head.execution.complete({ tag });
+          this.toClient(frame.raw);
+          return this.releaseSynthetic();
+        }
+        return this.unexpected(frame);
+      }
+      case BackendCode.ErrorResponse: {
+        const decoded = decodeBackend(frame);
+        const error = decoded.type === 'ErrorResponse' ? { code: decoded.fields.code, message: decoded.fields.message } : { code: 'XX000', message: 'error' };
+        if (head?.kind === 'query') {
+          head.executions[head.index]?.complete({ error });
+          this.toClient(head.executions[head.index]?.message(frame.raw) ?? frame.raw);
+          head.index = head.executions.length;
+          return undefined;
+        }
+        if (head && head.kind !== 'sync' && head.kind !== 'synthetic') {
+          for (const dropped of this.queue.failExtended()) {
+            if (dropped.kind === 'execute') dropped.execution.complete({ error });
+          }
+          this.toClient(head.kind === 'execute' ? head.execution.message(frame.raw) : frame.raw);
+          return this.releaseSynthetic();
+        }
+        // Not an answer to anything pending (the server is shutting down, or our
+        // session was terminated): relay it; a FATAL one is followed by close.
+        this.toClient(frame.raw);
+        return undefined;
+      }
+      case BackendCode.NoticeResponse: {
+        const execution = currentExecution(head);
+        this.toClient(execution ? execution.message(frame.raw) : frame.raw);
+        return undefined;
+      }
+      case BackendCode.ReadyForQuery: {
+        if (head?.kind !== 'sync' && head?.kind !== 'query') return this.unexpected(frame);
+        this.queue.shift();
+        if (head.kind === 'query') {
+          // Statements of the message that never ran (an earlier one failed).
+          for (let i = head.index; i < head.executions.length; i++) head.executions[i]?.complete({ error: { code: '25P02', message: 'not executed' } });
+        }
+        this.txStatus = String.fromCharCode(frame.raw[5] ?? 0x49) as TransactionStatus;
+        this.toClient(frame.raw);
+        return this.releaseSynthetic();
+      }
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete:
+        if (head?.kind !== 'parse' && head?.kind !== 'bind' && head?.kind !== 'close') return this.unexpected(frame);
+        this.queue.shift();
+        this.toClient(frame.raw);
+        return this.releaseSynthetic();
+      case BackendCode.ParameterStatus:
+      case BackendCode.NotificationResponse:
+        this.toClient(frame.raw);
+        return undefined;
+      case BackendCode.CopyInResponse:
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyBothResponse:
+        // The policy blocks COPY; if the upstream starts one anyway, nothing of it may
+        // flow in either direction.
+        throw fatal('0A000', 'COPY is not supported through tracegate');
+      default:
+        return this.unexpected(frame);
+    }
+  }
+
+  /** Sends the synthetic answers whose turn has come. */
+  private releaseSynthetic(): undefined {
+    for (;;) {
+      const head = this.queue.peek();
+      if (head?.kind !== 'synthetic') return undefined;
+      this.queue.shift();
+      for (const f of head.frames()) this.sendNow(f);
+    }
+  }
+
+  private unexpected(frame: BackendFrame): undefined {
+    throw new UpstreamProtocolError(`unexpected message 0x${frame.code.toString(16)} from the upstream`);
+  }
+
+  private toClient(raw: Buffer): void {
+    if (!this.client.write(raw)) this.upstream.pause();
+  }
+
+  private sendNow(raw: Buffer): void {
+    if (this.state === 'closed') return;
+    this.toClient(raw);
+  }
+
+  private sendError(err: ClientError): void {
+    const { fields } = toErrorFields(err, this.opts.onInternalError);
+    this.sendNow(encode.errorResponse(fields));
+  }
+
+  // ---- ending -------------------------------------------------------------------
+
+  private fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    if (err instanceof UpstreamProtocolError) {
+      this.opts.onInternalError('upstream-protocol', err);
+      this.sendError(fatal('08006', 'lost synchronisation with the upstream database'));
+      this.close('upstream protocol error');
+      return;
+    }
+    const { fields } = toErrorFields(err, this.opts.onInternalError);
+    this.sendNow(encode.errorResponse({ ...fields, severity: 'FATAL' }));
+    this.close(fields.message);
+  }
+
+  private upstreamLost(): void {
+    if (this.state === 'closed') return;
+    this.sendError(fatal('08006', 'the upstream database closed the connection'));
+    this.close('upstream closed');
+  }
+
+  private close(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    for (const pending of this.queue.drain()) {
+      if (pending.kind === 'execute') pending.execution.complete({ error: { code: '08006', message: reason } });
+      if (pending.kind === 'query') {
+        for (let i = pending.index; i < pending.executions.length; i++) pending.executions[i]?.complete({ error: { code: '08006', message: reason } });
+      }
+    }
+    this.client.end();
+    this.upstream.destroy();
+    this.client.setTimeout(1000, () => this.client.destroy());
+    this.opts.onClose(reason);
+  }
+}
+
+class UpstreamProtocolError extends Error {}
+
+function settle<T>(value: Promise<T> | T, then: (value: T) => void | Promise<void>): Promise<void> | undefined {
+  if (value instanceof Promise) return value.then(then);
+  const next = then(value);
+  return next instanceof Promise ? next : undefined;
+}
+
+function toPromise(value: void | Promise<void>): Promise<void> | undefined {
+  return value instanceof Promise ? value : undefined;
+}
+
+function currentExecution(head: Pending | undefined): Execution | undefined {
+  if (head?.kind === 'query') return head.executions[head.index];
+  if (head?.kind === 'execute') return head.execution;
+  return undefined;
+}
+
+function rowDescriptionFields(frame: BackendFrame): FieldDescription[] {
+  const msg = decodeBackend(frame);
+  if (msg.type !== 'RowDescription') throw new UpstreamProtocolError('bad RowDescription');
+  return msg.fields;
+}
+
+function commandTag(frame: BackendFrame): string {
+  const msg = decodeBackend(frame);
+  return msg.type === 'CommandComplete' ? msg.tag : '';
+}
+
+interface StatementState extends PreparedStatement, Describable {}
+
+interface PortalState extends BoundPortal, Describable {
+  readonly statement: StatementState;
+  describeSent: boolean;
+}
+
+/**
+ * The columns an Execute's rows will have: the portal's own description, or else the
+ * statement's, whose RowDescription always says text format: Bind chose the real ones.
+ */
+function fieldsOf(portal: PortalState): readonly FieldDescription[] | null {
+  if (portal.fields !== undefined) return portal.fields;
+  const fields = portal.statement.fields;
+  if (!fields) return null;
+  const formats = portal.resultFormats;
+  return fields.map((f, i) => ({ ...f, format: (formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? 1 : 0 }));
+}
+
+function describePortal(name: string): Buffer {
+  const len = 4 + 1 + Buffer.byteLength(name) + 1;
+  const buf = Buffer.alloc(1 + len);
+  buf[0] = 0x44;
+  buf.writeInt32BE(len, 1);
+  buf[5] = 0x50;
+  buf.write(name, 6, 'utf8');
+  return buf;
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled message ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,167 @@
+// One client connection from accept to close: login (login.ts), then an upstream
+// session with tracegate's own credential, then the relay (relay.ts). Everything the
+// session needs from the rest of the proxy comes in through SessionDeps.
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { encode } from '../../protocol/index.js';
+import { fatal, toErrorFields, type ClientError } from '../errors.js';
+import type { Identity } from '../identity.js';
+import { cancelUpstream, connectUpstream, UpstreamError, type UpstreamConnection, type UpstreamEndpoint } from '../upstream/connect.js';
+import { ConnectionClosed, login, type LoginOptions } from './login.js';
+import { Relay } from './relay.js';
+import type { StatementGate } from './statement-gate.js';
+import type { FilteredStartup } from './startup-params.js';
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly clientAddress: string;
+  readonly applicationName: string;
+  readonly tls: boolean;
+  readonly startedAt: number;
+}
+
+export interface UpstreamTarget {
+  readonly endpoint: UpstreamEndpoint;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface SessionDeps {
+  readonly log: Logger;
+  readonly login: LoginOptions;
+  readonly loginTimeoutMs: number;
+  readonly upstream: UpstreamTarget;
+  readonly newId: () => string;
+  readonly now: () => number;
+  /** Called after the token is verified, before any upstream connection: may refuse (FATAL). */
+  readonly admit: (identity: Identity, startup: FilteredStartup) => void | Promise<void>;
+  readonly gate: (session: SessionInfo) => StatementGate;
+  /** Extra notices for the client right after login (e.g. monitor mode). */
+  readonly loginNotices: readonly string[];
+  readonly track: (session: LiveSession) => () => void;
+}
+
+/** What the rest of the proxy can do to a live session (revocation, shutdown). */
+export interface LiveSession {
+  readonly info: SessionInfo;
+  terminate(err: ClientError): void;
+}
+
+export async function runSession(socket: net.Socket, deps: SessionDeps): Promise<void> {
+  const clientAddress = socket.remoteAddress ?? 'unknown';
+  const log = deps.log.child({ client: clientAddress });
+  socket.setNoDelay(true);
+  socket.on('error', () => socket.destroy());
+  const timer = setTimeout(() => {
+    refuse(conn.socket, fatal('08P01', 'login timed out'), log);
+  }, deps.loginTimeoutMs);
+
+  let upstream: UpstreamConnection | undefined;
+  const conn = { socket };
+  try {
+    const result = await login(conn, deps.login);
+    if (result.kind === 'cancel') {
+      clearTimeout(timer);
+      socket.end();
+      return;
+    }
+    await deps.admit(result.identity, result.startup);
+    try {
+      upstream = await connectUpstream({
+        ...deps.upstream.endpoint,
+        database: deps.upstream.database,
+        user: deps.upstream.user,
+        password: deps.upstream.password,
+        parameters: result.startup.upstream,
+      });
+    } catch (err) {
+      if (err instanceof UpstreamError) {
+        log.error({ reason: err.internal ?? err.message }, 'upstream connection failed');
+        throw fatal(err.sqlstate, err.message);
+      }
+      throw err;
+    }
+    clearTimeout(timer);
+    if (result.socket.destroyed) {
+      upstream.socket.destroy();
+      return;
+    }
+    start(result, upstream, deps, clientAddress, log);
+  } catch (err) {
+    clearTimeout(timer);
+    upstream?.socket.destroy();
+    if (err instanceof ConnectionClosed) return;
+    refuse(conn.socket, err, log);
+  }
+}
+
+function start(
+  result: Extract<Awaited<ReturnType<typeof login>>, { kind: 'login' }>,
+  upstream: UpstreamConnection,
+  deps: SessionDeps,
+  clientAddress: string,
+  log: Logger,
+): void {
+  const info: SessionInfo = {
+    id: deps.newId(),
+    identity: result.identity,
+    clientAddress,
+    applicationName: result.startup.applicationName,
+    tls: result.tls,
+    startedAt: deps.now(),
+  };
+  const slog = log.child({ session: info.id, subject: info.identity.subject });
+  const client = result.socket;
+  const key = deps.login.cancels.register({
+    cancel: () => {
+      void cancelUpstream(deps.upstream.endpoint, upstream.processId, upstream.secretKey).catch((err: unknown) =>
+        slog.warn({ err: String(err) }, 'upstream cancel failed'),
+      );
+    },
+  });
+  const gate = deps.gate(info);
+  let untrack = (): void => undefined;
+  const relay = new Relay(client, result.reader, upstream.socket, gate, {
+    maxMessageBytes: deps.login.maxMessageBytes,
+    expiresAt: info.identity.expiresAt,
+    now: deps.now,
+    onInternalError: (correlationId, err) => slog.error({ correlationId, err: err instanceof Error ? err.stack : String(err) }, 'internal error'),
+    onClose: (reason) => {
+      deps.login.cancels.release(key);
+      untrack();
+      void Promise.resolve(gate.close(reason)).catch((err: unknown) => slog.error({ err: String(err) }, 'session close failed'));
+      slog.info({ event: 'session.end', reason }, 'session ended');
+    },
+  });
+  untrack = deps.track({ info, terminate: (err) => relay.terminate(err) });
+
+  client.cork();
+  client.write(encode.authenticationOk());
+  for (const [name, value] of upstream.parameters) {
+    // The upstream role is tracegate's own; the client sees its own user name instead.
+    client.write(encode.parameterStatus(name, name === 'session_authorization' ? result.startup.user : value));
+  }
+  client.write(encode.backendKeyData(key.processId, key.secretKey));
+  for (const notice of deps.loginNotices) {
+    client.write(encode.noticeResponse({ severity: 'WARNING', code: '01000', message: notice }));
+  }
+  client.write(encode.readyForQuery('I'));
+  client.uncork();
+  slog.info(
+    { event: 'session.start', groups: info.identity.groups, jti: info.identity.jti, tls: info.tls, applicationName: info.applicationName },
+    'session started',
+  );
+  relay.start();
+}
+
+function refuse(socket: net.Socket, err: unknown, log: Logger): void {
+  if (socket.destroyed) return;
+  const { fields } = toErrorFields(err, (correlationId, e) =>
+    log.error({ correlationId, err: e instanceof Error ? e.stack : String(e) }, 'internal error during login'),
+  );
+  log.info({ event: 'login.refused', code: fields.code, reason: fields.message }, 'login refused');
+  socket.end(encode.errorResponse({ ...fields, severity: 'FATAL' }));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

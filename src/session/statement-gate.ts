@@ -1,0 +1,48 @@
+// What the relay asks before anything reaches the upstream, and what it reports as
+// results flow back. The policy, grants, masking and recording implement this; the
+// relay itself knows none of them. Every method may throw a ClientError (a denial):
+// the relay turns it into an ErrorResponse in protocol order and forwards nothing.
+import type { FieldDescription } from '../../protocol/index.js';
+
+/** One execution the upstream will run: a statement of a Query message, or an Execute. */
+export interface Execution {
+  /** Called with the RowDescription the rows will be shaped by (null when none applies). */
+  describe(fields: readonly FieldDescription[] | null): void | Promise<void>;
+  /** Each DataRow frame on its way to the client; returns the frame to send (masked). */
+  row(frame: Buffer): Buffer;
+  /** Notices and errors on their way to the client: may rewrite the frame (masking). */
+  message(frame: Buffer): Buffer;
+  /** CommandComplete / EmptyQueryResponse / PortalSuspended / ErrorResponse ended it. */
+  complete(outcome: { readonly tag?: string; readonly error?: { readonly code: string; readonly message: string } }): void;
+}
+
+export interface PreparedStatement {
+  readonly name: string;
+  readonly sql: string;
+  readonly paramTypes: readonly number[];
+  /** Whatever the gate attached at Parse (the analysis), handed back at Bind. */
+  readonly analysis: unknown;
+}
+
+export interface BoundPortal {
+  readonly name: string;
+  readonly statement: PreparedStatement;
+  readonly params: readonly (Buffer | null)[];
+  readonly paramFormats: readonly number[];
+  readonly resultFormats: readonly number[];
+  /** Whatever the gate decided at Bind, handed back at Execute. */
+  readonly decision: unknown;
+}
+
+export interface StatementGate {
+  /** A simple Query message (possibly several statements), decided as a whole. */
+  query(sql: string): Promise<Execution[]> | Execution[];
+  /** Parse: analyse once; the result is stored with the prepared statement. */
+  parse(name: string, sql: string, paramTypes: readonly number[]): unknown;
+  /** Bind: the decision completes here, with parameter values. */
+  bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<unknown> | unknown;
+  /** Execute: each is its own request (its own grant). */
+  execute(portal: BoundPortal, maxRows: number): Promise<Execution> | Execution;
+  /** The session ends: withdraw what is pending, revoke what is held. */
+  close(reason: string): void | Promise<void>;
+}
