@@ -34,7 +34,11 @@ const value = fc.option(bytes(), { freq: 4 });
 const format = fc.constantFrom(0, 1);
 
 function formatsFor(count: number): fc.Arbitrary<number[]> {
-  return fc.oneof(fc.constant([]), fc.tuple(format).map((f) => f), fc.array(format, { minLength: count, maxLength: count }));
+  return fc.oneof(
+    fc.constant<number[]>([]),
+    format.map((f) => [f]),
+    fc.array(format, { minLength: count, maxLength: count }),
+  );
 }
 
 const bindArb = fc.array(value, { maxLength: 6 }).chain((params) =>
