@@ -104,11 +104,16 @@ export async function requestClientCredentialsToken(req: ClientCredentialsReques
   if (req.expiresIn !== undefined) form.set(EXPIRES_IN_PARAM, String(req.expiresIn));
   // RFC 6749 2.3.1: id and secret are form-urlencoded before the Basic encoding.
   const basic = Buffer.from(`${encodeURIComponent(req.clientId)}:${encodeURIComponent(req.clientSecret)}`).toString('base64');
-  const res = await fetch(req.tokenEndpoint, {
-    method: 'POST',
-    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: form,
-  });
+  const post = (): Promise<Response> =>
+    fetch(req.tokenEndpoint, {
+      method: 'POST',
+      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
+  // fetch keeps connections alive; after an issuer restart on the same port the first
+  // request can land on a socket the old server closed. One retry settles it, and a
+  // client_credentials request is safe to repeat.
+  const res = await post().catch(post);
   const body = (await res.json().catch(() => ({}))) as { access_token?: unknown; error?: unknown; error_description?: unknown };
   if (!res.ok || typeof body.access_token !== 'string') {
     throw new Error(`token request for ${req.clientId} failed (${res.status}): ${String(body.error ?? '')} ${String(body.error_description ?? '')}`.trim());
