@@ -1,0 +1,86 @@
+// One open better-sqlite3 handle on the store file: pragmas, migrations, the prepared
+// statements, and the append transaction that extends the chain. Synchronous by nature;
+// the store (sqlite-store.ts) decides when to call it and what a failure means.
+//
+// Durability: WAL with synchronous=NORMAL makes a commit a write() into the WAL, no
+// fsync, so a committed record survives a SIGKILL of the proxy (the OS has the bytes)
+// but not a power loss or kernel crash, which needs synchronous=FULL (an fsync per
+// commit, i.e. per group of decisions).
+import Database from 'better-sqlite3';
+import { GENESIS_HASH, linkHash } from './chain.js';
+import type { PendingRecord } from './records.js';
+import { migrate } from './sqlite-schema.js';
+
+export const SYNCHRONOUS_MODES = ['NORMAL', 'FULL'] as const;
+export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
+
+export interface ConnectionOptions {
+  readonly path: string;
+  readonly synchronous: SynchronousMode;
+  readonly busyTimeoutMs: number;
+  /** Refuse to create a new file (the CLI reading an existing store). */
+  readonly mustExist: boolean;
+}
+
+export interface ChainTail {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export class SqliteConnection {
+  readonly db: Database.Database;
+  private readonly lastRecord: Database.Statement<[], { seq: number; hash: string }>;
+  private readonly checkpointRow: Database.Statement<[], { seq: number; hash: string }>;
+  private readonly insert: Database.Statement<
+    [number, string, number, string | null, string | null, string | null, string | null, string, string]
+  >;
+  private readonly appendTx: Database.Transaction<(records: readonly PendingRecord[]) => ChainTail>;
+
+  constructor(options: ConnectionOptions) {
+    const db = new Database(options.path, {
+      fileMustExist: options.mustExist,
+      timeout: options.busyTimeoutMs,
+    });
+    try {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`audit store: cannot enable WAL (journal_mode is ${String(mode)})`);
+      db.pragma(`synchronous = ${options.synchronous}`);
+      migrate(db);
+      this.lastRecord = db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1');
+      this.checkpointRow = db.prepare('SELECT seq, hash FROM checkpoint WHERE id = 1');
+      this.insert = db.prepare(
+        `INSERT INTO records (seq, kind, at, session_id, ref, subject, trace_id, body, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.db = db;
+    this.appendTx = db.transaction((records: readonly PendingRecord[]) => {
+      // The tail is read under the write lock, not cached: another process (the CLI's
+      // prune) may have appended since, and a cached tail would fork the chain.
+      let { seq, hash } = this.tail();
+      for (const r of records) {
+        seq += 1;
+        const next = linkHash(hash, seq, r);
+        this.insert.run(seq, r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body, next);
+        hash = next;
+      }
+      return { seq, hash };
+    });
+  }
+
+  /** Appends the records, in order, in one IMMEDIATE transaction. Throws on failure. */
+  append(records: readonly PendingRecord[]): ChainTail {
+    return this.appendTx.immediate(records);
+  }
+
+  tail(): ChainTail {
+    return this.lastRecord.get() ?? this.checkpointRow.get() ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
