@@ -1,0 +1,51 @@
+// Statement text in, facts out: the entry point the session calls for every Query and
+// Parse. Results are cached by exact text (drivers repeat the same statements), so a
+// repeated statement costs a map lookup. The facts are policy-independent and shared
+// between callers: nobody may mutate them.
+import { Blocked, Unanalysable, unwrap } from './ast.js';
+import type { Analysis, StatementFacts } from './facts.js';
+import { LruCache } from './lru-cache.js';
+import { initSqlParser, parseStatements } from './parser.js';
+import { analyzeSelect } from './select-analyzer.js';
+import { blockedFacts, utilityFacts } from './utility.js';
+
+export { initSqlParser };
+
+const CACHE_ENTRIES = 2048;
+// Longer texts are analysed every time: caching them would let one client pin memory.
+const CACHE_MAX_TEXT = 16 * 1024;
+
+const cache = new LruCache<string, Analysis>(CACHE_ENTRIES);
+
+export function analyze(sql: string): Analysis {
+  const hit = cache.get(sql);
+  if (hit) return hit;
+  const analysis = analyzeUncached(sql);
+  if (sql.length <= CACHE_MAX_TEXT) cache.set(sql, analysis);
+  return analysis;
+}
+
+/** For tests and benchmarks: forget every cached analysis. */
+export function clearAnalysisCache(): void {
+  cache.clear();
+}
+
+function analyzeUncached(sql: string): Analysis {
+  const parsed = parseStatements(sql);
+  if (!parsed.ok) return { ok: false, sqlstate: '42601', message: parsed.message };
+  return { ok: true, statements: parsed.statements.map((s) => statementFacts(s.node, s.text)) };
+}
+
+function statementFacts(node: unknown, text: string): StatementFacts {
+  try {
+    const { type, body } = unwrap(node);
+    return type === 'SelectStmt' ? analyzeSelect(body, text) : utilityFacts(type, body, text);
+  } catch (err) {
+    if (err instanceof Blocked) return blockedFacts(err, text);
+    if (err instanceof Unanalysable) return { kind: 'unanalysable', reason: err.message, text };
+    // A bug in the analyser (or a stack overflow) must not become an allow: fail closed.
+    // The cause stays out of the reason, which reaches the client.
+    if (err instanceof RangeError) return { kind: 'unanalysable', reason: 'the statement is too complex to analyse', text };
+    return { kind: 'unanalysable', reason: 'the analyser could not process this statement', text };
+  }
+}

@@ -1,0 +1,132 @@
+// The mutable state the SELECT analysers fill while walking one statement, and the
+// bounds that keep a hostile statement from costing unbounded time or stack. It holds
+// facts only; it never interprets them.
+import { Unanalysable } from './ast.js';
+import type {
+  Clause,
+  ColumnRefForm,
+  ColumnUse,
+  Conjunct,
+  CteDef,
+  Env,
+  Output,
+  OutputRef,
+  QualifiedName,
+  RangeEntry,
+  Scope,
+  ScopeId,
+  ScopeRole,
+  SelectFacts,
+  TypeRef,
+  UseContext,
+  UseId,
+} from './facts.js';
+
+/** CTE names visible at a point in the query, innermost WITH first. */
+export interface CteScope {
+  readonly names: ReadonlyMap<string, CteBinding>;
+  readonly outer: CteScope | null;
+}
+
+export interface CteBinding {
+  readonly name: string;
+  readonly query: ScopeId;
+  readonly columnAliases: readonly string[];
+}
+
+export function findCte(ctes: CteScope | null, name: string): CteBinding | null {
+  for (let s = ctes; s !== null; s = s.outer) {
+    const hit = s.names.get(name);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+interface MutableScope {
+  id: ScopeId;
+  role: ScopeRole;
+  shape: Scope['shape'];
+  leaves: number[];
+  outputs: Output[];
+  distinct: boolean;
+}
+
+// Generous for any statement a person or driver writes; small enough that analysis
+// stays well under a millisecond and the recursion cannot exhaust the stack.
+const MAX_NODES = 50_000;
+const MAX_DEPTH = 200;
+
+export class FactsBuilder {
+  private readonly scopeList: MutableScope[] = [];
+  readonly entries: RangeEntry[] = [];
+  readonly uses: ColumnUse[] = [];
+  readonly conjuncts: Conjunct[] = [];
+  readonly outputRefs: OutputRef[] = [];
+  readonly functions: QualifiedName[] = [];
+  readonly operators: QualifiedName[] = [];
+  readonly types: TypeRef[] = [];
+  readonly ctes: CteDef[] = [];
+  private readonly params = new Set<number>();
+  private nodes = 0;
+
+  newScope(role: ScopeRole, shape: Scope['shape']): ScopeId {
+    const id = this.scopeList.length;
+    this.scopeList.push({ id, role, shape, leaves: [], outputs: [], distinct: false });
+    return id;
+  }
+
+  scope(id: ScopeId): MutableScope {
+    const s = this.scopeList[id];
+    if (!s) throw new Error(`no scope ${id}`);
+    return s;
+  }
+
+  /** Allocates an entry id; the caller builds the entry with it. */
+  nextEntryId(): number {
+    return this.entries.length;
+  }
+
+  addEntry(entry: RangeEntry): number {
+    if (entry.id !== this.entries.length) throw new Error('entry ids must be allocated in order');
+    this.entries.push(entry);
+    return entry.id;
+  }
+
+  addUse(ref: ColumnRefForm, env: Env, context: UseContext, location: number): UseId {
+    const id = this.uses.length;
+    this.uses.push({ id, ref, env, context, location });
+    return id;
+  }
+
+  addParam(n: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new Unanalysable(`parameter $${n}`);
+    this.params.add(n);
+  }
+
+  /** Counts a visited node and bounds the walk. */
+  visit(depth: number): void {
+    if (++this.nodes > MAX_NODES) throw new Unanalysable('a statement too large to analyse');
+    if (depth > MAX_DEPTH) throw new Unanalysable('expressions nested too deeply to analyse');
+  }
+
+  outputRef(scope: ScopeId, by: OutputRef['by'], clause: Clause): void {
+    this.outputRefs.push({ scope, by, clause });
+  }
+
+  build(text: string): SelectFacts {
+    return {
+      kind: 'select',
+      text,
+      scopes: this.scopeList,
+      entries: this.entries,
+      uses: this.uses,
+      conjuncts: this.conjuncts,
+      outputRefs: this.outputRefs,
+      functions: this.functions,
+      operators: this.operators,
+      types: this.types,
+      ctes: this.ctes,
+      params: [...this.params].sort((a, b) => a - b),
+    };
+  }
+}
