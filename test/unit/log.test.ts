@@ -1,0 +1,71 @@
+// The logger never writes tokens, passwords, parameters or row values: proved by
+// capturing what it actually writes.
+import { describe, expect, test } from 'vitest';
+import { createLogger, decisionFields, isSecretKey, sessionStartFields } from '../../src/log.js';
+import { AuditUnavailableError } from '../../src/audit/audit-unavailable-error.js';
+import { decision, sessionStart } from './audit/helpers.js';
+
+const JWT = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhZ2VudC03IiwiYXVkIjoidHJhY2VnYXRlIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU';
+const SECRETS = [JWT, 'hunter2', 'sk-live-abcdef', 'opaque-token-123', 'rowvalue@example.com', 's3cr3t-param', 'upstream-pw'];
+
+function capture(level = 'debug'): { lines: () => Record<string, unknown>[]; raw: () => string; logger: ReturnType<typeof createLogger> } {
+  const chunks: string[] = [];
+  const logger = createLogger({ level, destination: { write: (s: string) => void chunks.push(s) } });
+  return {
+    logger,
+    raw: () => chunks.join(''),
+    lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('createLogger redaction', () => {
+  test('secret keys at any depth, tokens in strings, errors, messages and bindings', () => {
+    const { logger, raw, lines } = capture();
+    logger.info({ password: 'hunter2', upstream: { host: 'db', Password: 'upstream-pw' } }, 'connecting');
+    logger.info({ headers: { authorization: `Bearer ${JWT}`, 'x-request-id': 'r-1' } }, 'admin request');
+    logger.info({ oidc: { clientSecret: 'sk-live-abcdef', accessToken: 'opaque-token-123' } }, 'issuer');
+    logger.warn({ err: new Error(`token rejected: ${JWT}`) }, 'auth failed');
+    logger.info(`login with ${JWT}`);
+    logger.info('dsn %s', 'postgres://tracegate:upstream-pw@db:5432/traces');
+    logger.child({ token: JWT, sessionId: 's-1' }).child({ nested: { password: 'hunter2' } }).info('child line');
+    logger.debug({ statement: { params: ['s3cr3t-param'], rows: [['rowvalue@example.com']] } }, 'statement');
+    logger.debug({ frame: { type: 'DataRow', fields: [Buffer.from('rowvalue@example.com')] } }, 'row');
+    logger.error(
+      { err: new AuditUnavailableError('audit store cannot record', { cause: new Error(`disk full writing ${JWT}`) }) },
+      'fail closed',
+    );
+
+    const out = raw();
+    for (const secret of SECRETS) expect(out).not.toContain(secret);
+    expect(out).not.toContain('eyJ');
+    const parsed = lines();
+    expect(parsed).toHaveLength(10);
+    expect(parsed[0]).toMatchObject({ level: 'info', msg: 'connecting', password: '[redacted]', upstream: { host: 'db', Password: '[redacted]' } });
+    expect(parsed[1]).toMatchObject({ headers: { authorization: '[redacted]', 'x-request-id': 'r-1' } });
+    expect(parsed[3]).toMatchObject({ err: { type: 'Error', message: expect.stringMatching(/^token rejected: \[jwt sha256:[0-9a-f]{64}\]$/) } });
+    expect(parsed[5]?.['msg']).toBe('dsn postgres://tracegate:[redacted]@db:5432/traces');
+    expect(parsed[6]).toMatchObject({ token: '[redacted]', sessionId: 's-1', nested: { password: '[redacted]' } });
+    expect(parsed[8]).toMatchObject({ frame: { type: 'DataRow', fields: ['[20 bytes]'] } });
+    expect(parsed[9]).toMatchObject({ err: { type: 'AuditUnavailableError', sqlstate: '58030', cause: { type: 'Error' } } });
+  });
+
+  test('session and decision lines carry ids and the token hash, not text or parameters', () => {
+    const { logger, raw, lines } = capture();
+    logger.info(sessionStartFields(sessionStart({ tokenHash: 'f'.repeat(64) })), 'session start');
+    logger.info(decisionFields(decision({ parameters: ['s3cr3t-param'], text: "SELECT 'rowvalue@example.com'" })), 'decision');
+    expect(raw()).not.toContain('s3cr3t-param');
+    expect(raw()).not.toContain('rowvalue@example.com');
+    const [start, decided] = lines();
+    expect(start).toMatchObject({ event: 'session-start', sessionId: 's-1', tokenJti: 'jti-1', tokenHash: 'f'.repeat(64) });
+    expect(decided).toMatchObject({ event: 'decision', decisionId: 'd-1', decision: 'allow', traceId: 't-1', grantId: 'g-1' });
+  });
+
+  test('key classification', () => {
+    for (const k of ['password', 'client_secret', 'Authorization', 'accessToken', 'id_token', 'apiKey', 'PRIVATE_KEY', 'params', 'rows']) {
+      expect(isSecretKey(k), k).toBe(true);
+    }
+    for (const k of ['tokenHash', 'tokenJti', 'sessionId', 'subject', 'traceId', 'decision', 'reason']) {
+      expect(isSecretKey(k), k).toBe(false);
+    }
+  });
+});
