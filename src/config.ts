@@ -86,7 +86,7 @@ const configSchema = z
     store: z
       .object({ sqlite: z.object({ path: z.string().min(1), synchronous: z.enum(['normal', 'full']).default('normal') }).strict() })
       .strict()
-      .optional(),
+      .default({ sqlite: { path: 'tracegate-audit.db', synchronous: 'normal' } }),
     admin: z
       .object({
         listen: listen.default({ host: '127.0.0.1', port: 8080 }),
@@ -130,7 +130,7 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
       passwordFile: rel(config.upstream.passwordFile),
       tls: { ...config.upstream.tls, ca: rel(config.upstream.tls.ca) },
     },
-    store: config.store && { sqlite: { ...config.store.sqlite, path: rel(config.store.sqlite.path) ?? config.store.sqlite.path } },
+    store: { sqlite: { ...config.store.sqlite, path: resolve(base, config.store.sqlite.path) } },
   };
 }
 

@@ -21,8 +21,13 @@ export interface LoginOptions {
 }
 
 export type LoginResult =
-  | { readonly kind: 'login'; readonly socket: net.Socket; readonly reader: FrontendReader; readonly identity: Identity; readonly startup: FilteredStartup; readonly tls: boolean }
+  | { readonly kind: 'login'; readonly socket: net.Socket; readonly reader: FrontendReader; readonly identity: Identity; readonly startup: FilteredStartup; readonly tls: TlsInfo | null }
   | { readonly kind: 'cancel' };
+
+export interface TlsInfo {
+  readonly protocol: string;
+  readonly cipher: string | null;
+}
 
 /** Thrown by the verifier (auth/): the reason is safe to show, the token never is. */
 interface ReasonedAuthError {
@@ -90,7 +95,9 @@ export async function login(conn: { socket: net.Socket }, opts: LoginOptions): P
           if (isAuthError(err)) throw fatal('28P01', `access token rejected: ${err.reason}`, { detail: err.message });
           throw err;
         }
-        return { kind: 'login', socket: current, reader, identity, startup, tls: secure };
+        const tlsInfo =
+          current instanceof tls.TLSSocket ? { protocol: current.getProtocol() ?? 'TLS', cipher: current.getCipher()?.name ?? null } : null;
+        return { kind: 'login', socket: current, reader, identity, startup, tls: tlsInfo };
       }
       default:
         throw new ProtocolError(`unexpected ${message.type} message during login`);

@@ -28,7 +28,8 @@ export interface RelayOptions {
   readonly expiresAt: number;
   readonly now: () => number;
   readonly onInternalError: (correlationId: string, err: unknown) => void;
-  readonly onClose: (reason: string) => void;
+  /** `running`: the upstream was still working on something for this client. */
+  readonly onClose: (reason: string, running: boolean) => void;
 }
 
 type State = 'ready' | 'discarding' | 'closed';
@@ -42,6 +43,9 @@ export class Relay {
   private txStatus: TransactionStatus = 'I';
   private clientBusy = false;
   private upstreamBusy = false;
+  // After an execution was failed by the gate, until the next ReadyForQuery.
+  private suppressed = false;
+  private barrier: Promise<void> | null = null;
 
   constructor(
     private readonly client: net.Socket,
@@ -75,6 +79,18 @@ export class Relay {
     this.close(err.message);
   }
 
+  /** Holds client messages back until `settled` (an upstream cancel in flight). */
+  holdClientUntil(settled: Promise<void>): void {
+    const previous = this.barrier;
+    this.barrier = previous ? previous.then(() => settled) : settled;
+  }
+
+  /** An asynchronous NoticeResponse, sent at once (e.g. "waiting for approval"). */
+  notice(message: string, detail?: string): void {
+    if (this.state === 'closed') return;
+    this.client.write(encode.noticeResponse({ severity: 'NOTICE', code: '00000', message, ...(detail === undefined ? {} : { detail }) }));
+  }
+
   get closed(): boolean {
     return this.state === 'closed';
   }
@@ -92,10 +108,24 @@ export class Relay {
   }
 
   private pumpClient(): void {
+    if (this.barrier) {
+      const barrier = this.barrier;
+      this.barrier = null;
+      this.clientBusy = true;
+      this.client.pause();
+      void barrier.finally(() => {
+        this.clientBusy = false;
+        if (this.state === 'closed') return;
+        this.client.resume();
+        this.pumpClient();
+      });
+      return;
+    }
     this.upstream.cork();
     try {
       for (;;) {
         if (this.state === 'closed') return;
+        if (this.barrier) return this.pumpClient();
         const frame = this.reader.read();
         if (!frame) return;
         const pending = this.handleClient(frame);
@@ -141,11 +171,11 @@ export class Relay {
         }
         case 'Parse': {
           this.checkExpiry();
-          const analysis = this.gate.parse(msg.name, msg.sql, msg.paramTypes);
-          this.statements.set(msg.name, { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined });
-          this.toUpstream(frame.raw);
-          this.queue.push({ kind: 'parse' });
-          return undefined;
+          return settle(this.gate.parse(msg.name, msg.sql, msg.paramTypes), (analysis) => {
+            this.statements.set(msg.name, { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined });
+            this.toUpstream(frame.raw);
+            this.queue.push({ kind: 'parse' });
+          });
         }
         case 'Bind': {
           this.checkExpiry();
@@ -235,6 +265,7 @@ export class Relay {
     if (this.state === 'closed') return;
     const { fields, fatal: isFatal } = toErrorFields(err, this.opts.onInternalError);
     if (isFatal) {
+      this.suppressed = false;
       this.sendNow(encode.errorResponse(fields));
       this.close(fields.message);
       return;
@@ -307,7 +338,8 @@ export class Relay {
     switch (frame.code) {
       case BackendCode.DataRow: {
         const execution = currentExecution(head);
-        this.toClient(execution ? execution.row(frame.raw) : frame.raw);
+        const out = execution ? execution.row(frame.raw) : frame.raw;
+        if (out) this.toClient(out);
         return undefined;
       }
       case BackendCode.RowDescription:
@@ -335,15 +367,14 @@ export class Relay {
       case BackendCode.PortalSuspended: {
         const tag = frame.code === BackendCode.CommandComplete ? commandTag(frame) : undefined;
         if (head?.kind === 'query') {
-          head.executions[head.index]?.complete({ tag });
+          const execution = head.executions[head.index];
           head.index++;
-          this.toClient(frame.raw);
+          this.finish(execution ? execution.complete(frame.raw, { tag }) : frame.raw, frame.raw, head);
           return undefined;
         }
         if (head?.kind === 'execute') {
           this.queue.shift();
-          head.execution.complete({ tag });
-          this.toClient(frame.raw);
+          this.finish(head.execution.complete(frame.raw, { tag }), frame.raw, head);
           return this.releaseSynthetic();
         }
         return this.unexpected(frame);
@@ -352,16 +383,16 @@ export class Relay {
         const decoded = decodeBackend(frame);
         const error = decoded.type === 'ErrorResponse' ? { code: decoded.fields.code, message: decoded.fields.message } : { code: 'XX000', message: 'error' };
         if (head?.kind === 'query') {
-          head.executions[head.index]?.complete({ error });
-          this.toClient(head.executions[head.index]?.message(frame.raw) ?? frame.raw);
-          head.index = head.executions.length;
+          const execution = head.executions[head.index];
+          head.index++;
+          this.toClient(execution ? execution.complete(frame.raw, { error }) : frame.raw);
+          this.abandonRest(head, 'an earlier statement in the same message failed');
           return undefined;
         }
         if (head && head.kind !== 'sync' && head.kind !== 'synthetic') {
-          for (const dropped of this.queue.failExtended()) {
-            if (dropped.kind === 'execute') dropped.execution.complete({ error });
-          }
-          this.toClient(head.kind === 'execute' ? head.execution.message(frame.raw) : frame.raw);
+          const [failed, ...skipped] = this.queue.failExtended();
+          for (const item of skipped) if (item.kind === 'execute') item.execution.abandon('skipped after an error');
+          this.toClient(failed?.kind === 'execute' ? failed.execution.complete(frame.raw, { error }) : frame.raw);
           return this.releaseSynthetic();
         }
         // Not an answer to anything pending (the server is shutting down, or our
@@ -377,11 +408,9 @@ export class Relay {
       case BackendCode.ReadyForQuery: {
         if (head?.kind !== 'sync' && head?.kind !== 'query') return this.unexpected(frame);
         this.queue.shift();
-        if (head.kind === 'query') {
-          // Statements of the message that never ran (an earlier one failed).
-          for (let i = head.index; i < head.executions.length; i++) head.executions[i]?.complete({ error: { code: '25P02', message: 'not executed' } });
-        }
+        if (head.kind === 'query') this.abandonRest(head, 'not executed');
         this.txStatus = String.fromCharCode(frame.raw[5] ?? 0x49) as TransactionStatus;
+        this.suppressed = false;
         this.toClient(frame.raw);
         return this.releaseSynthetic();
       }
@@ -417,11 +446,28 @@ export class Relay {
     }
   }
 
+  /**
+   * Sends an execution's terminal frame. When the gate turned a success into an error,
+   * the client now expects nothing but ReadyForQuery: what the upstream still sends for
+   * this message or batch is withheld (and the upstream was asked to cancel).
+   */
+  private finish(out: Buffer, original: Buffer, head: Pending): void {
+    this.toClient(out);
+    if (out === original || out[0] !== BackendCode.ErrorResponse) return;
+    if (head.kind === 'query') this.abandonRest(head, 'an earlier statement in the same message failed');
+    this.suppressed = true;
+  }
+
+  private abandonRest(head: Extract<Pending, { kind: 'query' }>, reason: string): void {
+    for (; head.index < head.executions.length; head.index++) head.executions[head.index]?.abandon(reason);
+  }
+
   private unexpected(frame: BackendFrame): undefined {
     throw new UpstreamProtocolError(`unexpected message 0x${frame.code.toString(16)} from the upstream`);
   }
 
   private toClient(raw: Buffer): void {
+    if (this.suppressed) return;
     if (!this.client.write(raw)) this.upstream.pause();
   }
 
@@ -431,6 +477,7 @@ export class Relay {
   }
 
   private sendError(err: ClientError): void {
+    this.suppressed = false;
     const { fields } = toErrorFields(err, this.opts.onInternalError);
     this.sendNow(encode.errorResponse(fields));
   }
@@ -446,6 +493,7 @@ export class Relay {
       return;
     }
     const { fields } = toErrorFields(err, this.opts.onInternalError);
+    this.suppressed = false;
     this.sendNow(encode.errorResponse({ ...fields, severity: 'FATAL' }));
     this.close(fields.message);
   }
@@ -459,16 +507,15 @@ export class Relay {
   private close(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    const running = this.queue.length > 0;
     for (const pending of this.queue.drain()) {
-      if (pending.kind === 'execute') pending.execution.complete({ error: { code: '08006', message: reason } });
-      if (pending.kind === 'query') {
-        for (let i = pending.index; i < pending.executions.length; i++) pending.executions[i]?.complete({ error: { code: '08006', message: reason } });
-      }
+      if (pending.kind === 'execute') pending.execution.abandon(reason);
+      if (pending.kind === 'query') this.abandonRest(pending, reason);
     }
     this.client.end();
     this.upstream.destroy();
     this.client.setTimeout(1000, () => this.client.destroy());
-    this.opts.onClose(reason);
+    this.opts.onClose(reason, running);
   }
 }
 

@@ -7,9 +7,9 @@ import { encode } from '../../protocol/index.js';
 import { fatal, toErrorFields, type ClientError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { cancelUpstream, connectUpstream, UpstreamError, type UpstreamConnection, type UpstreamEndpoint } from '../upstream/connect.js';
-import { ConnectionClosed, login, type LoginOptions } from './login.js';
+import { ConnectionClosed, login, type LoginOptions, type TlsInfo } from './login.js';
 import { Relay } from './relay.js';
-import type { StatementGate } from './statement-gate.js';
+import type { SessionControls, StatementGate } from './statement-gate.js';
 import type { FilteredStartup } from './startup-params.js';
 
 export interface SessionInfo {
@@ -17,7 +17,7 @@ export interface SessionInfo {
   readonly identity: Identity;
   readonly clientAddress: string;
   readonly applicationName: string;
-  readonly tls: boolean;
+  readonly tls: TlsInfo | null;
   readonly startedAt: number;
 }
 
@@ -37,7 +37,9 @@ export interface SessionDeps {
   readonly now: () => number;
   /** Called after the token is verified, before any upstream connection: may refuse (FATAL). */
   readonly admit: (identity: Identity, startup: FilteredStartup) => void | Promise<void>;
-  readonly gate: (session: SessionInfo) => StatementGate;
+  readonly gate: (session: SessionInfo, controls: SessionControls) => StatementGate;
+  /** Records the session durably before the client may send a statement; throws to refuse. */
+  readonly recordStart: (session: SessionInfo) => Promise<void>;
   /** Extra notices for the client right after login (e.g. monitor mode). */
   readonly loginNotices: readonly string[];
   readonly track: (session: LiveSession) => () => void;
@@ -83,12 +85,21 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
       }
       throw err;
     }
+    const info: SessionInfo = {
+      id: deps.newId(),
+      identity: result.identity,
+      clientAddress,
+      applicationName: result.startup.applicationName,
+      tls: result.tls,
+      startedAt: deps.now(),
+    };
+    await deps.recordStart(info);
     clearTimeout(timer);
     if (result.socket.destroyed) {
       upstream.socket.destroy();
       return;
     }
-    start(result, upstream, deps, clientAddress, log);
+    start(info, result, upstream, deps, log);
   } catch (err) {
     clearTimeout(timer);
     upstream?.socket.destroy();
@@ -98,44 +109,47 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
 }
 
 function start(
+  info: SessionInfo,
   result: Extract<Awaited<ReturnType<typeof login>>, { kind: 'login' }>,
   upstream: UpstreamConnection,
   deps: SessionDeps,
-  clientAddress: string,
   log: Logger,
 ): void {
-  const info: SessionInfo = {
-    id: deps.newId(),
-    identity: result.identity,
-    clientAddress,
-    applicationName: result.startup.applicationName,
-    tls: result.tls,
-    startedAt: deps.now(),
-  };
   const slog = log.child({ session: info.id, subject: info.identity.subject });
   const client = result.socket;
+  const cancel = (): Promise<void> =>
+    cancelUpstream(deps.upstream.endpoint, upstream.processId, upstream.secretKey).catch((err: unknown) =>
+      slog.warn({ err: String(err) }, 'upstream cancel failed'),
+    );
+  let relay: Relay | undefined;
+  const gate = deps.gate(info, {
+    cancelUpstream: () => relay?.holdClientUntil(cancel()),
+    notice: (message, detail) => relay?.notice(message, detail),
+  });
   const key = deps.login.cancels.register({
     cancel: () => {
-      void cancelUpstream(deps.upstream.endpoint, upstream.processId, upstream.secretKey).catch((err: unknown) =>
-        slog.warn({ err: String(err) }, 'upstream cancel failed'),
-      );
+      gate.interrupt();
+      void cancel();
     },
   });
-  const gate = deps.gate(info);
   let untrack = (): void => undefined;
-  const relay = new Relay(client, result.reader, upstream.socket, gate, {
+  relay = new Relay(client, result.reader, upstream.socket, gate, {
     maxMessageBytes: deps.login.maxMessageBytes,
     expiresAt: info.identity.expiresAt,
     now: deps.now,
     onInternalError: (correlationId, err) => slog.error({ correlationId, err: err instanceof Error ? err.stack : String(err) }, 'internal error'),
-    onClose: (reason) => {
+    onClose: (reason, running) => {
+      // A statement still running upstream would run to its end unobserved: cancel it
+      // (revocation, disconnect, shutdown) before the connection goes.
+      if (running) void cancel();
       deps.login.cancels.release(key);
       untrack();
       void Promise.resolve(gate.close(reason)).catch((err: unknown) => slog.error({ err: String(err) }, 'session close failed'));
       slog.info({ event: 'session.end', reason }, 'session ended');
     },
   });
-  untrack = deps.track({ info, terminate: (err) => relay.terminate(err) });
+  const live = relay;
+  untrack = deps.track({ info, terminate: (err) => live.terminate(err) });
 
   client.cork();
   client.write(encode.authenticationOk());
@@ -153,7 +167,7 @@ function start(
     { event: 'session.start', groups: info.identity.groups, jti: info.identity.jti, tls: info.tls, applicationName: info.applicationName },
     'session started',
   );
-  relay.start();
+  live.start();
 }
 
 function refuse(socket: net.Socket, err: unknown, log: Logger): void {

@@ -57,7 +57,8 @@ export function filterStartup(parameters: Readonly<Record<string, string>>, pins
     }
     upstream[name] = value;
   }
-  upstream['client_encoding'] = 'UTF8';
+  // pg-protocol's serialize.startup always sends client_encoding=UTF8 itself.
+  delete upstream['client_encoding'];
   upstream['options'] = pinnedOptions(pins);
   return { upstream, user, database, applicationName: parameters['application_name'] ?? '', dropped };
 }

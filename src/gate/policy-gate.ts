@@ -1,0 +1,330 @@
+// The statement gate of one session: every statement is analysed by the real Postgres
+// parser (sql/), decided by the policy (policy/), checked against quotas, paused for
+// approval where the rule says so, recorded durably, and only then let through with a
+// single-use grant. Deny by default; anything unexpected on this path is a refusal.
+//
+//   Query ─┐                       ┌─ deny ──────────── record ─▶ 42501/53400/… (nothing forwarded)
+//   Bind  ─┴▶ analyse ▶ decide ────┼─ needs approval ─▶ notice, wait ─▶ approved ─┐
+//                        ▲ lookup  └─ allow ─────────────────────────────────────┴▶ quota ▶ grant ▶ record ▶ forward
+//                        └ owner/risk with tracegate's own credential
+//
+// In monitor mode the same decisions are computed and recorded, but denials run.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
+import type { AuditStore, DecisionOutcome, StatementDecision } from '../audit/store.js';
+import { ClientError, error } from '../errors.js';
+import type { Grant, GrantRegistry } from '../grants/grant-registry.js';
+import type { Identity } from '../identity.js';
+import type { ColumnCatalog } from '../masking/catalog.js';
+import type { Masker } from '../masking/masker.js';
+import { decide } from '../policy/decide.js';
+import { PIN_PARAM_TYPE_OIDS, type Decision } from '../policy/decision.js';
+import type { QuotaTracker } from '../policy/quota.js';
+import type { Policy } from '../policy/types.js';
+import type { BoundPortal, Execution, PreparedStatement, SessionControls, StatementGate } from '../session/statement-gate.js';
+import type { SessionInfo } from '../session/session.js';
+import { analyze } from '../sql/analyze.js';
+import type { Analysis } from '../sql/facts.js';
+import type { QueryFn, TraceFacts, TraceTableColumns } from '../upstream/lookups.js';
+
+/** The decisions a request may be admitted under (a denial only in monitor mode). */
+type Admissible = Exclude<Decision, { outcome: 'lookup' }>;
+import { paramsAsText } from './bind-params.js';
+import { Request, type Limits } from './request.js';
+
+export interface ApprovalGateway {
+  request(r: {
+    readonly sessionId: string;
+    readonly requester: Identity;
+    readonly traceId: string;
+    readonly rule: string;
+    readonly statement: string;
+    readonly approverGroups: readonly string[];
+    readonly quorum: number;
+    readonly timeoutMs: number;
+  }): { readonly id: string; readonly outcome: Promise<{ readonly kind: string }> };
+  withdraw(id: string, reason: string): void;
+}
+
+export interface GateDeps {
+  readonly policy: () => Policy;
+  readonly mode: 'enforce' | 'monitor';
+  readonly store: AuditStore;
+  readonly grants: GrantRegistry;
+  readonly quotas: QuotaTracker;
+  readonly traceFacts: (table: TraceTableColumns, traceId: string) => Promise<TraceFacts>;
+  readonly catalogQuery: QueryFn;
+  readonly masker: () => Masker;
+  readonly catalog: ColumnCatalog;
+  readonly approvals: ApprovalGateway | undefined;
+  readonly approvalUrl: string | undefined;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly onDecision?: (outcome: DecisionOutcome, category: string, seconds: number) => void;
+}
+
+const DEFAULT_LIMITS: Limits = { maxRows: 10_000, maxBytes: 64 * 1024 * 1024 };
+const DEFAULT_GRANT_TTL_MS = 30_000;
+
+export function createGateFactory(deps: GateDeps): { forSession(info: SessionInfo, controls: SessionControls): StatementGate } {
+  return { forSession: (info, controls) => new PolicyGate(deps, info, controls) };
+}
+
+/** A decision that let the statement through, with what the request needs. */
+interface Admission {
+  readonly decision: Admissible;
+  readonly enforced: boolean;
+  readonly sql: string;
+  readonly params: readonly (string | null)[];
+}
+
+class PolicyGate implements StatementGate {
+  private readonly requests = new Set<Request>();
+  private waiting: { id: string } | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly deps: GateDeps,
+    private readonly info: SessionInfo,
+    private readonly controls: SessionControls,
+  ) {}
+
+  async query(sql: string): Promise<Execution[]> {
+    const analysis = analyze(sql);
+    const admission = await this.evaluate(sql, analysis, []);
+    const request = await this.admit(admission, analysis.ok ? analysis.statements.length : 1);
+    return request.executions(analysis.ok ? analysis.statements.length : 1);
+  }
+
+  parse(_name: string, sql: string): Analysis | Promise<Analysis> {
+    const analysis = analyze(sql);
+    // What no parameter value can make allowable (a parse error, a write, DDL, anything
+    // unanalysable) is refused at Parse, so its text never reaches the upstream at all.
+    // The rest is decided at Bind, when the values are known.
+    if (analysis.ok && !analysis.statements.some((s) => s.kind === 'blocked' || s.kind === 'unanalysable')) return analysis;
+    return this.evaluate(sql, analysis, []).then(() => analysis);
+  }
+
+  async bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
+    const text = paramsAsText(params, paramFormats, statement.paramTypes);
+    const admission = await this.evaluate(statement.sql, statement.analysis as Analysis, text, statement.paramTypes);
+    return admission;
+  }
+
+  async execute(portal: BoundPortal): Promise<Execution> {
+    const admission = portal.decision as Admission;
+    const request = await this.admit(admission, 1);
+    const [execution] = request.executions(1);
+    if (!execution) throw new Error('no execution');
+    return execution;
+  }
+
+  interrupt(): void {
+    if (this.waiting && this.deps.approvals) this.deps.approvals.withdraw(this.waiting.id, 'the client cancelled the statement');
+  }
+
+  close(reason: string): void {
+    this.closed = true;
+    if (this.waiting && this.deps.approvals) this.deps.approvals.withdraw(this.waiting.id, `the session ended: ${reason}`);
+    this.deps.grants.revokeSession(this.info.id, 'session-ended');
+    this.deps.store.recordSessionEnd({ sessionId: this.info.id, at: this.deps.now(), reason });
+  }
+
+  /** Analyse and decide; a denial is recorded and thrown (unless monitor mode lets it run). */
+  private async evaluate(
+    sql: string,
+    analysis: Analysis,
+    params: readonly (string | null)[],
+    paramTypes: readonly number[] = [],
+  ): Promise<Admission> {
+    const started = process.hrtime.bigint();
+    const policy = this.deps.policy();
+    const first = decide(policy, this.info.identity, analysis, params, this.deps.now());
+    let decision: Admissible;
+    if (first.outcome === 'lookup') {
+      const facts = await this.deps.traceFacts(first.table, first.traceId);
+      const second = decide(policy, this.info.identity, analysis, params, this.deps.now(), facts.exists ? facts : null);
+      decision = second.outcome === 'lookup' ? { outcome: 'deny', category: 'denied', rule: second.rule, reason: 'the policy could not be evaluated', sqlstate: '42501' } : second;
+    } else {
+      decision = first;
+    }
+    if (decision.outcome === 'allow' || decision.outcome === 'needs-approval') {
+      const unsafe = decision.category === 'trace-read' ? decision.pinnedParams.find((n) => !PIN_PARAM_TYPE_OIDS.has(paramTypes[n - 1] ?? 0)) : undefined;
+      if (unsafe !== undefined) {
+        // The server would convert a parameter declared as another type before comparing,
+        // so the value compared would not be the text this decision pinned.
+        decision = {
+          outcome: 'deny',
+          category: 'denied',
+          rule: decision.rule,
+          reason: `parameter $${unsafe} pins the trace key but is declared with type OID ${paramTypes[unsafe - 1]}; declare it as text or leave it unspecified`,
+          sqlstate: '42501',
+        };
+      }
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.deps.onDecision?.(decision.outcome === 'allow' ? 'allow' : decision.outcome === 'deny' ? 'deny' : 'needs-approval', decision.category, seconds);
+    if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params };
+    // Monitor mode: the denial is recorded when the statement is admitted, as not enforced.
+    if (this.deps.mode === 'monitor') return { decision, enforced: false, sql, params };
+    const decisionId = randomUUID();
+    await this.record(decisionId, sql, params, decision, 'deny', true, null, null);
+    throw error(decision.sqlstate, decision.reason, { reference: `decision ${decisionId}` });
+  }
+
+  /** Approval, quota, grant and a durable record: then the request may be forwarded. */
+  private async admit(admission: Admission, executions: number): Promise<Request> {
+    const { decision, sql, params } = admission;
+    const decisionId = randomUUID();
+    let approvalId: string | null = null;
+    if (decision.outcome === 'needs-approval' && admission.enforced && this.deps.mode === 'enforce') {
+      approvalId = await this.approve(decisionId, decision, sql, params);
+    }
+    const terms = decision.outcome !== 'deny' && decision.category === 'trace-read' ? decision : null;
+    const traceId = terms?.traceId ?? null;
+    const rule = decision.rule;
+    if (traceId && rule && this.deps.mode === 'enforce') {
+      const quota = this.deps.quotas.check(rule, this.info.identity.subject, traceId, this.deps.now());
+      if (!quota.ok) {
+        await this.record(decisionId, sql, params, { ...decision, reason: quota.reason }, 'deny', true, null, approvalId, '53400');
+        throw error('53400', quota.reason, { reference: `decision ${decisionId}` });
+      }
+    }
+    let grant: Grant | null = null;
+    let request: Request | undefined;
+    if (traceId && rule) {
+      grant = this.deps.grants.issue(
+        {
+          subject: this.info.identity.subject,
+          sessionId: this.info.id,
+          traceId,
+          rule,
+          fingerprint: createHash('sha256').update(sql).digest('hex').slice(0, 16),
+          ttlMs: terms?.grantTtlMs ?? DEFAULT_GRANT_TTL_MS,
+        },
+        () => request?.expire(),
+      );
+    }
+    const outcome: DecisionOutcome = admission.enforced ? (decision.outcome === 'needs-approval' ? 'needs-approval' : 'allow') : 'deny';
+    try {
+      await this.record(decisionId, sql, params, decision, outcome, admission.enforced, grant, approvalId);
+    } catch (err) {
+      if (grant) this.deps.grants.revoke(grant.id, 'cancelled');
+      throw err;
+    }
+    if (this.closed) {
+      if (grant) this.deps.grants.revoke(grant.id, 'session-ended');
+      throw error('57P01', 'the session ended');
+    }
+    const recorder = this.deps.store.openResponse({ sessionId: this.info.id, statementId: decisionId });
+    request = new Request(
+      {
+        masker: this.deps.masker(),
+        catalog: this.deps.catalog,
+        catalogQuery: this.deps.catalogQuery,
+        grants: this.deps.grants,
+        controls: this.controls,
+        now: this.deps.now,
+        onComplete: (r) => this.requests.delete(r),
+      },
+      decisionId,
+      recorder,
+      (decision.outcome === 'allow' || decision.outcome === 'needs-approval' ? decision.limits : null) ?? DEFAULT_LIMITS,
+      terms?.maskingExempt === true,
+      grant?.id ?? null,
+      executions,
+    );
+    this.requests.add(request);
+    return request;
+  }
+
+  private async approve(decisionId: string, decision: Extract<Admissible, { outcome: 'needs-approval' }>, sql: string, params: readonly (string | null)[]): Promise<string> {
+    const approvals = this.deps.approvals;
+    const approval = decision.approval;
+    if (!approvals || !decision.rule) {
+      await this.record(decisionId, sql, params, { ...decision, reason: 'approval required but no approval service is configured' }, 'deny', true, null, null);
+      throw error('42501', 'this read needs approval, and no approval service is configured', { reference: `decision ${decisionId}` });
+    }
+    const pending = approvals.request({
+      sessionId: this.info.id,
+      requester: this.info.identity,
+      traceId: decision.traceId,
+      rule: decision.rule,
+      statement: sql,
+      approverGroups: approval.approverGroups,
+      quorum: approval.quorum,
+      timeoutMs: approval.timeoutMs,
+    });
+    this.waiting = { id: pending.id };
+    const where = this.deps.approvalUrl ? ` at ${this.deps.approvalUrl}` : '';
+    this.controls.notice(
+      `waiting for approval: request ${pending.id} needs ${approval.quorum} approver(s) from ${approval.approverGroups.join(', ')}${where}`,
+      `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied or after ${Math.round(approval.timeoutMs / 1000)} s`,
+    );
+    try {
+      const outcome = await pending.outcome;
+      if (outcome.kind === 'approved') return pending.id;
+      const why = outcome.kind === 'denied' ? 'was denied' : outcome.kind === 'timed-out' ? 'timed out' : 'was withdrawn';
+      await this.record(decisionId, sql, params, { ...decision, reason: `approval request ${pending.id} ${why}` }, 'deny', true, null, pending.id);
+      throw error('42501', `approval request ${pending.id} ${why}`, { reference: `decision ${decisionId}` });
+    } finally {
+      this.waiting = undefined;
+    }
+  }
+
+  private async record(
+    decisionId: string,
+    sql: string,
+    params: readonly (string | null)[],
+    decision: Admissible,
+    outcome: DecisionOutcome,
+    enforced: boolean,
+    grant: Grant | null,
+    approvalId: string | null,
+    sqlstate: string | null = outcome === 'deny' && enforced ? (decision.outcome === 'deny' ? decision.sqlstate : '42501') : null,
+  ): Promise<void> {
+    const record: StatementDecision = {
+      statementId: decisionId,
+      sessionId: this.info.id,
+      at: this.deps.now(),
+      text: sql,
+      parameters: params,
+      decision: outcome,
+      enforced,
+      rule: decision.rule ?? null,
+      reason: decision.outcome !== 'deny' && decision.category === 'trace-read' && decision.maskingExempt ? `${decision.reason} (masking exempt)` : decision.reason,
+      sqlstate,
+      decisionId,
+      grantId: grant?.id ?? null,
+      traceId: decision.outcome !== 'deny' && decision.category === 'trace-read' ? decision.traceId : null,
+      approvalId,
+    };
+    try {
+      await this.deps.store.recordDecision(
+        record,
+        grant
+          ? {
+              grantId: grant.id,
+              sessionId: grant.sessionId,
+              statementId: decisionId,
+              subject: grant.subject,
+              traceId: grant.traceId,
+              rule: grant.rule,
+              fingerprint: grant.fingerprint,
+              issuedAt: grant.issuedAt,
+              expiresAt: grant.expiresAt,
+              ttlMs: grant.expiresAt - grant.issuedAt,
+            }
+          : undefined,
+      );
+    } catch (err) {
+      if (err instanceof AuditUnavailableError) {
+        this.deps.log.error({ event: 'audit.unavailable', decisionId }, 'audit store cannot record; refusing the statement');
+        throw error('58030', 'the audit store cannot record this statement, so it was not run', { reference: `decision ${decisionId}` });
+      }
+      if (err instanceof ClientError) throw err;
+      throw err;
+    }
+  }
+}

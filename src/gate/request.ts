@@ -1,0 +1,189 @@
+// One admitted request on its way through the upstream: a simple Query message (one or
+// more statements) or one Execute. It holds the request's grant, applies masking and
+// the row/byte limits to what comes back, records the response as the client saw it,
+// and revokes the grant the moment the request completes.
+import { decodeBackend, encode, readDataRowFields, type FieldDescription } from '../../protocol/index.js';
+import type { ResponseRecorder } from '../audit/store.js';
+import type { GrantRegistry, GrantRevokeReason } from '../grants/grant-registry.js';
+import type { ColumnCatalog } from '../masking/catalog.js';
+import type { Masker, ResultMasker } from '../masking/masker.js';
+import type { QueryFn } from '../upstream/lookups.js';
+import type { Execution, Outcome, SessionControls } from '../session/statement-gate.js';
+
+export interface Limits {
+  readonly maxRows: number;
+  readonly maxBytes: number;
+}
+
+export interface RequestDeps {
+  readonly masker: Masker;
+  readonly catalog: ColumnCatalog;
+  readonly catalogQuery: QueryFn;
+  readonly grants: GrantRegistry;
+  readonly controls: SessionControls;
+  readonly now: () => number;
+  readonly onComplete: (request: Request, outcome: RequestOutcome) => void;
+}
+
+export interface RequestOutcome {
+  readonly rows: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+type Cutoff = { readonly code: '54000' | '57014'; readonly message: string };
+
+export class Request {
+  private rows = 0;
+  private bytes = 0;
+  private cutoff: Cutoff | null = null;
+  private pending: number;
+  private error: { code: string; message: string } | null = null;
+  private tag: string | null = null;
+  private readonly startedAt: number;
+  private done = false;
+
+  constructor(
+    private readonly deps: RequestDeps,
+    readonly id: string,
+    private readonly recorder: ResponseRecorder,
+    private readonly limits: Limits,
+    private readonly maskingExempt: boolean,
+    readonly grantId: string | null,
+    executions: number,
+  ) {
+    this.pending = Math.max(1, executions);
+    this.startedAt = deps.now();
+  }
+
+  /** One Execution per statement the upstream will answer for this request. */
+  executions(count: number): Execution[] {
+    return Array.from({ length: Math.max(0, count) }, () => new RequestExecution(this));
+  }
+
+  /** The grant's TTL ran out while the statement was still running. */
+  expire(): void {
+    if (this.cutoff) return;
+    this.cutoff = { code: '57014', message: `canceling statement: its grant expired before it completed (request ${this.id})` };
+    this.deps.controls.cancelUpstream();
+  }
+
+  /** @internal Synchronous unless the catalog must be asked about a table first. */
+  describe(fields: readonly FieldDescription[] | null): ResultMasker | null | Promise<ResultMasker | null> {
+    if (!fields) return null;
+    this.recorder.add({ type: 'RowDescription', fields });
+    if (this.maskingExempt) return null;
+    const plan = (): ResultMasker | null =>
+      this.deps.masker.planResult(fields, (oid, col) => this.deps.catalog.columnOf(oid, col), { exempt: false });
+    const missing = this.deps.catalog.missing(fields);
+    if (missing.length === 0) return plan();
+    return this.deps.catalog.load(missing, this.deps.catalogQuery).then(plan);
+  }
+
+  /** @internal */ row(frame: Buffer, masker: ResultMasker | null): Buffer | null {
+    if (this.cutoff) return null;
+    this.rows++;
+    this.bytes += frame.length;
+    if (this.rows > this.limits.maxRows || this.bytes > this.limits.maxBytes) {
+      const which = this.rows > this.limits.maxRows ? `more than ${this.limits.maxRows} rows` : `more than ${this.limits.maxBytes} bytes`;
+      this.cutoff = { code: '54000', message: `result exceeds the policy limit: ${which} (request ${this.id}); narrow the query or add LIMIT` };
+      this.deps.controls.cancelUpstream();
+      return null;
+    }
+    const out = masker ? masker.maskDataRow(frame) : frame;
+    if (!this.recorder.truncated) this.recorder.add({ type: 'DataRow', fields: readDataRowFields(out) });
+    return out;
+  }
+
+  /** @internal */ notice(frame: Buffer): Buffer {
+    const msg = decodeBackend({ code: frame[0] ?? 0, raw: frame });
+    if (msg.type !== 'NoticeResponse' && msg.type !== 'ErrorResponse') return frame;
+    const fields = this.maskingExempt ? msg.fields : this.deps.masker.maskErrorFields(msg.fields);
+    this.recorder.add({ type: msg.type, fields });
+    if (fields === msg.fields) return frame;
+    return msg.type === 'NoticeResponse' ? encode.noticeResponse(fields) : encode.errorResponse(fields);
+  }
+
+  /** @internal */ complete(frame: Buffer, outcome: Outcome): Buffer {
+    let out: Buffer;
+    if (this.cutoff) {
+      // Whatever the upstream said (done, or cancelled by us), the client must not take
+      // a cut-off result for a whole one.
+      const fields = { severity: 'ERROR', code: this.cutoff.code, message: this.cutoff.message };
+      this.recorder.add({ type: 'ErrorResponse', fields });
+      this.error = { code: this.cutoff.code, message: this.cutoff.message };
+      out = encode.errorResponse(fields);
+      this.pending = 1;
+    } else if (outcome.error) {
+      this.error = { ...outcome.error };
+      out = this.notice(frame);
+    } else {
+      if (outcome.tag !== undefined) {
+        this.tag = outcome.tag;
+        this.recorder.add({ type: 'CommandComplete', tag: outcome.tag });
+      } else {
+        this.recorder.add({ type: 'EmptyQueryResponse' });
+      }
+      out = frame;
+    }
+    this.settle();
+    return out;
+  }
+
+  /** @internal */ abandon(reason: string): void {
+    this.error ??= { code: '08006', message: reason };
+    this.settle();
+  }
+
+  private settle(): void {
+    if (this.done || --this.pending > 0) return;
+    this.done = true;
+    const reason: GrantRevokeReason = this.cutoff?.code === '57014' ? 'expired' : this.error ? 'error' : 'completed';
+    if (this.grantId) this.deps.grants.revoke(this.grantId, reason);
+    const outcome: RequestOutcome = { rows: this.rows, bytes: this.bytes, durationMs: this.deps.now() - this.startedAt, error: this.error };
+    this.recorder.end({
+      at: this.deps.now(),
+      rows: this.rows,
+      bytes: this.bytes,
+      durationMs: outcome.durationMs,
+      commandTag: this.tag,
+      error: this.error && { sqlstate: this.error.code, message: this.error.message },
+    });
+    this.deps.onComplete(this, outcome);
+  }
+}
+
+/** One statement's view of its request: its own result shape and masking plan. */
+class RequestExecution implements Execution {
+  private masker: ResultMasker | null = null;
+
+  constructor(private readonly request: Request) {}
+
+  describe(fields: readonly FieldDescription[] | null): Promise<void> | void {
+    const planned = this.request.describe(fields);
+    if (!(planned instanceof Promise)) {
+      this.masker = planned;
+      return;
+    }
+    return planned.then((m) => {
+      this.masker = m;
+    });
+  }
+
+  row(frame: Buffer): Buffer | null {
+    return this.request.row(frame, this.masker);
+  }
+
+  message(frame: Buffer): Buffer {
+    return this.request.notice(frame);
+  }
+
+  complete(frame: Buffer, outcome: Outcome): Buffer {
+    return this.request.complete(frame, outcome);
+  }
+
+  abandon(reason: string): void {
+    this.request.abandon(reason);
+  }
+}
