@@ -1,0 +1,64 @@
+// Single-trace scope (SPEC section 2): every reference to a trace table must be pinned
+// by a conjunct `key = <text or $n>` that holds for every row the reference contributes,
+// or by `key = <a pinned reference's key>`. Pins are propagated to a fixpoint, so the
+// order of conjuncts and the nesting of subqueries do not matter. A conjunct pins only
+// the relations it restricts (analyser: WHERE restricts its level, an outer join's ON
+// only its nullable side) and only through a reference that resolves to exactly one
+// column of that relation, read directly (a subquery's column is not its relation).
+import type { Conjunct, EntryId, Operand } from '../sql/facts.js';
+import type { Resolver } from './resolve.js';
+import type { TraceTable } from './types.js';
+
+export type PinSource = { readonly type: 'text'; readonly value: string } | { readonly type: 'param'; readonly number: number };
+
+export interface PinResult {
+  /** Every value each trace-table reference was pinned to (more than one: all must agree). */
+  readonly pins: ReadonlyMap<EntryId, readonly PinSource[]>;
+}
+
+export function computePins(conjuncts: readonly Conjunct[], traceEntries: ReadonlyMap<EntryId, TraceTable>, resolver: Resolver): PinResult {
+  const pins = new Map<EntryId, PinSource[]>();
+  const target = (op: Operand, restricts: readonly EntryId[]): EntryId | null => {
+    if (op.type !== 'column') return null;
+    const r = resolver.resolve(op.use);
+    if (!r.unique || !r.unique.direct) return null;
+    const table = traceEntries.get(r.unique.entry);
+    if (!table || r.unique.column !== table.key || !restricts.includes(r.unique.entry)) return null;
+    return r.unique.entry;
+  };
+  const source = (op: Operand): readonly PinSource[] | null => {
+    if (op.type === 'text') return [op];
+    if (op.type === 'param') return [op];
+    const r = resolver.resolve(op.use);
+    if (!r.unique) return null;
+    const table = traceEntries.get(r.unique.entry);
+    if (!table || r.unique.column !== table.key) return null;
+    return pins.get(r.unique.entry) ?? null;
+  };
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const c of conjuncts) {
+      for (const [t, s] of [
+        [c.left, c.right],
+        [c.right, c.left],
+      ] as const) {
+        const entry = target(t, c.restricts);
+        if (entry === null) continue;
+        const values = source(s);
+        if (values === null) continue;
+        const current = pins.get(entry) ?? [];
+        const added = values.filter((v) => !current.some((x) => sameSource(x, v)));
+        if (added.length) {
+          pins.set(entry, [...current, ...added]);
+          changed = true;
+        }
+      }
+    }
+  }
+  return { pins };
+}
+
+function sameSource(a: PinSource, b: PinSource): boolean {
+  return a.type === 'text' ? b.type === 'text' && a.value === b.value : b.type === 'param' && a.number === b.number;
+}

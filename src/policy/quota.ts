@@ -1,0 +1,77 @@
+// Anti-enumeration quotas (SPEC section 3): per rule and subject, the number of distinct
+// traces read within a sliding window, and the number of grants within the last
+// minute. checkAndCount is atomic: either both quotas have room and the grant is
+// counted, or nothing is counted and the caller gets 53400. In memory with `now`
+// injected; QuotaStore is the seam for the shared store a multi-instance deployment
+// needs.
+import type { Rule } from './types.js';
+
+export interface QuotaRequest {
+  readonly rule: Rule;
+  readonly subject: string;
+  readonly traceId: string;
+  readonly now: number;
+}
+
+export type QuotaResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly sqlstate: '53400'; readonly reason: string; readonly retryAfterMs: number };
+
+export interface QuotaStore {
+  checkAndCount(request: QuotaRequest): QuotaResult;
+}
+
+interface SubjectState {
+  /** trace id → last time it was read */
+  readonly traces: Map<string, number>;
+  /** grant times within the last minute, oldest first */
+  grants: number[];
+  /** After this, nothing in here counts any more. */
+  expiresAt: number;
+}
+
+const MINUTE = 60_000;
+// Forget subjects whose counts have all expired, so the map cannot grow without bound.
+const SWEEP_EVERY = 1024;
+
+export class QuotaTracker implements QuotaStore {
+  private readonly state = new Map<string, SubjectState>();
+  private calls = 0;
+
+  checkAndCount({ rule, subject, traceId, now }: QuotaRequest): QuotaResult {
+    const { distinctTraces, grantsPerMinute } = rule.quotas;
+    if (distinctTraces === null && grantsPerMinute === null) return { ok: true };
+    if (++this.calls % SWEEP_EVERY === 0) this.sweep(now);
+    const key = `${rule.name}\0${subject}`;
+    const s = this.state.get(key) ?? { traces: new Map<string, number>(), grants: [], expiresAt: now };
+
+    s.grants = s.grants.filter((t) => t > now - MINUTE);
+    if (grantsPerMinute !== null && s.grants.length >= grantsPerMinute) {
+      const oldest = s.grants[0] ?? now;
+      return over(`more than ${grantsPerMinute} trace reads per minute under rule ${rule.name}`, oldest + MINUTE - now);
+    }
+    if (distinctTraces !== null) {
+      for (const [id, at] of s.traces) if (at <= now - distinctTraces.windowMs) s.traces.delete(id);
+      if (!s.traces.has(traceId) && s.traces.size >= distinctTraces.max) {
+        const oldest = Math.min(...s.traces.values());
+        return over(
+          `more than ${distinctTraces.max} distinct traces within ${Math.round(distinctTraces.windowMs / 1000)}s under rule ${rule.name}`,
+          oldest + distinctTraces.windowMs - now,
+        );
+      }
+      s.traces.set(traceId, now);
+    }
+    s.grants.push(now);
+    s.expiresAt = now + Math.max(MINUTE, distinctTraces?.windowMs ?? 0);
+    this.state.set(key, s);
+    return { ok: true };
+  }
+
+  private sweep(now: number): void {
+    for (const [key, s] of this.state) if (s.expiresAt < now) this.state.delete(key);
+  }
+}
+
+function over(reason: string, retryAfterMs: number): QuotaResult {
+  return { ok: false, sqlstate: '53400', reason: `quota exceeded: ${reason}`, retryAfterMs: Math.max(0, retryAfterMs) };
+}

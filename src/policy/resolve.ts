@@ -1,0 +1,261 @@
+// Resolves the analyser's column references the way Postgres would, using what the
+// policy knows about trace tables (their key, owner, risk and masked columns exist) and
+// treating every other column as "may exist". Where Postgres could pick more than one
+// column the result lists them all; only a reference resolved to exactly one certain
+// column is `unique`, and only a unique reference may pin a trace. Values are traced
+// through subqueries and CTEs to the base column they carry, because Postgres reports
+// (and the masker masks) such pass-through columns by their base table column.
+import type { ColumnUse, EntryId, Env, Output, RangeEntry, Scope, SelectFacts, UseId } from '../sql/facts.js';
+import type { RelationClass } from './relations.js';
+
+export type Origin =
+  /** The value of a base relation's column. */
+  | { readonly type: 'base'; readonly entry: EntryId; readonly column: string }
+  /** A whole row (or a value built from one, such as to_jsonb(t)) of this entry. */
+  | { readonly type: 'whole-row'; readonly entry: EntryId }
+  /** Could not be traced: treated as carrying anything. */
+  | { readonly type: 'unknown' };
+
+export interface Resolution {
+  readonly origins: readonly Origin[];
+  /** The single certain base column this reference reads, if there is one. */
+  readonly unique: { readonly entry: EntryId; readonly column: string; readonly direct: boolean } | null;
+  /** `composite.field` selection: never a pass-through column. */
+  readonly fieldSelect: boolean;
+}
+
+type Presence = 'yes' | 'maybe' | 'no';
+
+interface Lookup {
+  readonly presence: Presence;
+  readonly origins: readonly Origin[];
+  /** direct: read from the relation itself (possibly through a join), not through a subquery. */
+  readonly unique: { readonly entry: EntryId; readonly column: string; readonly direct: boolean } | null;
+}
+
+const NONE: Lookup = { presence: 'no', origins: [], unique: null };
+const MAX_DEPTH = 64;
+
+export class Resolver {
+  private readonly memo = new Map<UseId, Resolution>();
+
+  constructor(
+    private readonly facts: SelectFacts,
+    private readonly classes: ReadonlyMap<EntryId, RelationClass>,
+    private readonly maskedColumns: ReadonlyMap<string, ReadonlySet<string>>,
+  ) {}
+
+  entry(id: EntryId): RangeEntry {
+    const e = this.facts.entries[id];
+    if (!e) throw new Error(`no entry ${id}`);
+    return e;
+  }
+
+  private scope(id: number): Scope {
+    const s = this.facts.scopes[id];
+    if (!s) throw new Error(`no scope ${id}`);
+    return s;
+  }
+
+  private use(id: UseId): ColumnUse {
+    const u = this.facts.uses[id];
+    if (!u) throw new Error(`no use ${id}`);
+    return u;
+  }
+
+  resolve(id: UseId, depth = 0): Resolution {
+    const hit = this.memo.get(id);
+    if (hit) return hit;
+    const result = depth > MAX_DEPTH ? { origins: [{ type: 'unknown' } as const], unique: null, fieldSelect: false } : this.resolveUncached(this.use(id), depth);
+    this.memo.set(id, result);
+    return result;
+  }
+
+  private resolveUncached(use: ColumnUse, depth: number): Resolution {
+    const ref = use.ref;
+    if (ref.type === 'star') {
+      const entries = ref.qualifier === null ? colsVisibleEntries(use.env) : this.byRefname(use.env, ref.qualifier);
+      return { origins: entries.flatMap((e) => this.wholeRow(e, depth)), unique: null, fieldSelect: false };
+    }
+    if (ref.qualifier !== null) {
+      const entries = this.byRefname(use.env, ref.qualifier);
+      if (entries.length === 0) {
+        // No table of that name: Postgres reads `a.b` as field b of column a.
+        const col = this.unqualified(use.env, ref.qualifier, depth);
+        return { origins: col.origins, unique: null, fieldSelect: true };
+      }
+      const lookups = entries.map((e) => {
+        const l = this.column(e, ref.name, depth);
+        // A name the analyser cannot find in a subquery it fully knows would be an error
+        // in Postgres, unless our naming differs from the server's: assume the worst.
+        return l.presence === 'no' && this.entry(e).type !== 'relation' ? { presence: 'maybe' as const, origins: this.wholeRow(e, depth), unique: null } : l;
+      });
+      const only = lookups.length === 1 ? lookups[0] : undefined;
+      const unique = only && only.presence === 'yes' ? only.unique : null;
+      return { origins: lookups.flatMap((l) => l.origins), unique, fieldSelect: false };
+    }
+    const col = this.unqualified(use.env, ref.name, depth);
+    return { origins: col.origins, unique: col.unique, fieldSelect: false };
+  }
+
+  /** An unqualified name: innermost level first; a certain match stops the search. */
+  private unqualified(env: Env | null, name: string, depth: number): { origins: Origin[]; unique: Resolution['unique'] } {
+    const origins: Origin[] = [];
+    let certain: { lookups: Lookup[] } | null = null;
+    let anyMaybe = false;
+    for (let e: Env | null = env; e !== null && certain === null; e = e.outer) {
+      const hits: { entry: EntryId; lookup: Lookup }[] = [];
+      for (const item of e.frame) {
+        if (!item.colsVisible) continue;
+        const lookup = this.column(item.entry, name, depth);
+        if (lookup.presence !== 'no') hits.push({ entry: item.entry, lookup });
+      }
+      for (const h of hits) origins.push(...h.lookup.origins);
+      if (hits.some((h) => h.lookup.presence === 'yes')) certain = { lookups: hits.map((h) => h.lookup) };
+      else if (hits.length) anyMaybe = true;
+    }
+    // Postgres tries a whole-row reference only when no column matched at any level.
+    if (certain === null) {
+      for (let e: Env | null = env; e !== null; e = e.outer) {
+        const rows = e.frame.filter((i) => i.relVisible && this.refname(i.entry) === name);
+        if (rows.length) {
+          for (const r of rows) origins.push(...this.wholeRow(r.entry, depth));
+          break;
+        }
+      }
+      return { origins, unique: null };
+    }
+    const [only] = certain.lookups;
+    const unique = !anyMaybe && certain.lookups.length === 1 && only?.presence === 'yes' ? only.unique : null;
+    return { origins, unique };
+  }
+
+  private refname(id: EntryId): string | null {
+    return this.entry(id).refname;
+  }
+
+  /** Entries named `name` at the innermost level that has one (Postgres's refnameNamespaceItem). */
+  private byRefname(env: Env | null, name: string): EntryId[] {
+    for (let e: Env | null = env; e !== null; e = e.outer) {
+      const hits = e.frame.filter((i) => i.relVisible && this.refname(i.entry) === name).map((i) => i.entry);
+      if (hits.length) return hits;
+    }
+    return [];
+  }
+
+  /** Column `name` of one FROM item. */
+  column(id: EntryId, name: string, depth: number): Lookup {
+    if (depth > MAX_DEPTH) return { presence: 'maybe', origins: [{ type: 'unknown' }], unique: null };
+    const e = this.entry(id);
+    switch (e.type) {
+      case 'relation':
+        return { presence: this.relationHas(id, name), origins: [{ type: 'base', entry: id, column: name }], unique: { entry: id, column: name, direct: true } };
+      case 'function': {
+        if (e.columns === null) return { presence: 'maybe', origins: [], unique: null };
+        return e.columns.includes(name) ? { presence: 'yes', origins: [], unique: null } : NONE;
+      }
+      case 'subquery':
+      case 'cte':
+        return this.queryColumn(e.query, e.columnAliases, name, depth + 1);
+      case 'join': {
+        if (e.using.includes(name)) {
+          const sides = e.joinType === 'right' ? [e.right] : e.joinType === 'full' ? [e.left, e.right] : [e.left];
+          const looks = sides.map((s) => this.column(s, name, depth + 1));
+          const [one] = looks;
+          return { presence: 'yes', origins: looks.flatMap((l) => l.origins), unique: looks.length === 1 && one ? one.unique : null };
+        }
+        const left = this.column(e.left, name, depth + 1);
+        const right = this.column(e.right, name, depth + 1);
+        const presence: Presence = left.presence === 'yes' || right.presence === 'yes' ? 'yes' : left.presence === 'maybe' || right.presence === 'maybe' ? 'maybe' : 'no';
+        const both = left.presence !== 'no' && right.presence !== 'no';
+        return { presence, origins: [...left.origins, ...right.origins], unique: both ? null : left.presence !== 'no' ? left.unique : right.unique };
+      }
+    }
+  }
+
+  private relationHas(id: EntryId, name: string): Presence {
+    const cls = this.classes.get(id);
+    if (cls?.type !== 'trace') return 'maybe';
+    const t = cls.table;
+    if (name === t.key || name === t.owner || name === t.risk) return 'yes';
+    return this.maskedColumns.get(t.qualified)?.has(name) ? 'yes' : 'maybe';
+  }
+
+  private queryColumn(scopeId: number, aliases: readonly string[], name: string, depth: number): Lookup {
+    const scope = this.scope(scopeId);
+    const outputs = scope.outputs;
+    // Column aliases rename outputs by position; after a `*` positions are unknown.
+    const starAt = outputs.findIndex((o) => o.type === 'star');
+    if (aliases.length && starAt !== -1 && starAt < aliases.length) {
+      return { presence: 'maybe', origins: outputs.flatMap((o) => this.outputOrigins(o, scope, depth)), unique: null };
+    }
+    const passThrough = scope.shape === 'select';
+    const found: Lookup[] = [];
+    outputs.forEach((o, i) => {
+      if (o.type === 'star') {
+        const star = this.use(o.use);
+        const entries = star.ref.qualifier === null ? colsVisibleEntries(star.env) : this.byRefname(star.env, star.ref.qualifier);
+        for (const e of entries) {
+          const l = this.column(e, name, depth + 1);
+          if (l.presence !== 'no') found.push(passThrough ? l : { presence: l.presence, origins: [], unique: null });
+        }
+        return;
+      }
+      if ((aliases[i] ?? o.name) !== name) return;
+      if (!passThrough) {
+        found.push({ presence: 'yes', origins: [], unique: null });
+        return;
+      }
+      const carried = o.column ?? o.wholeRow;
+      if (carried === null) {
+        found.push({ presence: 'yes', origins: [], unique: null });
+        return;
+      }
+      const r = this.resolve(carried, depth + 1);
+      const unique = o.column !== null && !r.fieldSelect && r.unique ? { entry: r.unique.entry, column: r.unique.column, direct: false } : null;
+      found.push({ presence: 'yes', origins: r.origins, unique });
+    });
+    if (found.length === 0) return NONE;
+    const [only] = found;
+    const presence: Presence = found.some((f) => f.presence === 'yes') ? 'yes' : 'maybe';
+    return { presence, origins: found.flatMap((f) => f.origins), unique: found.length === 1 && only ? only.unique : null };
+  }
+
+  private outputOrigins(o: Output, scope: Scope, depth: number): Origin[] {
+    if (scope.shape !== 'select') return [];
+    if (o.type === 'star') return [...this.resolve(o.use, depth + 1).origins];
+    const carried = o.column ?? o.wholeRow;
+    return carried === null ? [] : [...this.resolve(carried, depth + 1).origins];
+  }
+
+  /** What column `name` of a `*` / `t.*` output carries. */
+  starColumn(starUse: UseId, name: string): Origin[] {
+    const star = this.use(starUse);
+    if (star.ref.type !== 'star') return [...this.resolve(starUse).origins];
+    const entries = star.ref.qualifier === null ? colsVisibleEntries(star.env) : this.byRefname(star.env, star.ref.qualifier);
+    return entries.flatMap((e) => [...this.column(e, name, 0).origins]);
+  }
+
+  /** Everything a whole row of this entry can carry. */
+  wholeRow(id: EntryId, depth: number): Origin[] {
+    if (depth > MAX_DEPTH) return [{ type: 'unknown' }];
+    const e = this.entry(id);
+    switch (e.type) {
+      case 'relation':
+        return [{ type: 'whole-row', entry: id }];
+      case 'function':
+        return [];
+      case 'subquery':
+      case 'cte': {
+        const scope = this.scope(e.query);
+        return scope.outputs.flatMap((o) => this.outputOrigins(o, scope, depth + 1));
+      }
+      case 'join':
+        return [...this.wholeRow(e.left, depth + 1), ...this.wholeRow(e.right, depth + 1)];
+    }
+  }
+}
+
+function colsVisibleEntries(env: Env): EntryId[] {
+  return env.frame.filter((i) => i.colsVisible).map((i) => i.entry);
+}
