@@ -36,7 +36,8 @@ export function decide(
   const statements = analysis.statements;
   const traceIds: string[] = [];
   const pinnedParams = new Set<number>();
-  let catalogRead = false;
+  // Even a read of no trace data returns rows (generate_series can return many): limit it.
+  let returnsRows = false;
   for (const [i, s] of statements.entries()) {
     const where = statements.length > 1 ? ` (statement ${i + 1} of ${statements.length})` : '';
     switch (s.kind) {
@@ -44,7 +45,7 @@ export function decide(
         const verdict = checkSelect(s, policy, rule.maskingExempt);
         if (verdict.type === 'deny') return deny('denied', rule.name, verdict.reason + where);
         if (verdict.type === 'housekeeping') {
-          catalogRead = true;
+          returnsRows = true;
           break;
         }
         for (const pin of verdict.pins) {
@@ -88,7 +89,7 @@ export function decide(
   const [traceId] = distinct;
   if (traceId === undefined) {
     const reason = statements.length === 0 ? 'empty query' : 'no trace data is read';
-    return { outcome: 'allow', category: 'housekeeping', rule: rule.name, reason, limits: catalogRead ? rule.limits : null };
+    return { outcome: 'allow', category: 'housekeeping', rule: rule.name, reason, limits: returnsRows ? rule.limits : null };
   }
   const terms = {
     traceId,

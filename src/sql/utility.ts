@@ -54,6 +54,11 @@ const BLOCKED_COMMANDS: Readonly<Record<string, readonly [string, BlockedCategor
   ConstraintsSetStmt: ['SET CONSTRAINTS', BlockedCategory.other],
   AlterSystemStmt: ['ALTER SYSTEM', BlockedCategory.ddl],
   CreateTableAsStmt: ['CREATE TABLE AS', BlockedCategory.ddl],
+  IndexStmt: ['CREATE INDEX', BlockedCategory.ddl],
+  ViewStmt: ['CREATE VIEW', BlockedCategory.ddl],
+  RuleStmt: ['CREATE RULE', BlockedCategory.ddl],
+  DefineStmt: ['CREATE (aggregate, operator, type)', BlockedCategory.ddl],
+  CompositeTypeStmt: ['CREATE TYPE', BlockedCategory.ddl],
 };
 
 const CATEGORY_WHY: Readonly<Record<BlockedCategory, string>> = {
