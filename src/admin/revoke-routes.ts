@@ -1,0 +1,95 @@
+// Revocation over HTTP (SPEC section 3): by subject, session or token jti. The order is
+// the security order: the revocation is in force first (new logins refused), then the
+// matching live sessions are ended with FATAL 57P01 (their running statements are
+// cancelled upstream as the session ends), then the action is recorded. A revocation
+// only ever takes access away, so an audit store that cannot record does not stop it:
+// the admin gets 503 saying it is in force but unrecorded, and the log says so too.
+import { z } from 'zod';
+import type { AdminActionDetail } from '../audit/store.js';
+import { revocationApplies, revokedError, type RevocationTarget } from '../revocation/revocations.js';
+import type { AdminDeps } from './deps.js';
+import { badRequest, HttpError, json, readJsonBody } from './http.js';
+import type { Route } from './router.js';
+import { parseTimeInput } from './time-input.js';
+
+const BODY_LIMIT = 16 * 1024;
+// Longer than any token lives, short enough that a typo (a year 3026) is caught.
+const MAX_UNTIL_MS = 366 * 24 * 60 * 60 * 1000;
+
+const key = z.string().min(1).max(200);
+const revokeBody = z
+  .object({
+    subject: key.optional(),
+    session: key.optional(),
+    jti: key.optional(),
+    until: z.union([z.string().min(1).max(64), z.number()]).optional(),
+    reason: z.string().trim().min(1, 'reason is required').max(500, 'reason is limited to 500 characters'),
+  })
+  .strict()
+  .refine((b) => [b.subject, b.session, b.jti].filter((v) => v !== undefined).length === 1, {
+    message: 'name exactly one of subject, session and jti',
+  });
+
+export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'listener' | 'recorder' | 'log'>, now: () => number): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/api/revoke',
+      access: 'admins',
+      handle: async (ctx) => {
+        const parsed = revokeBody.safeParse(await readJsonBody(ctx.req, BODY_LIMIT));
+        if (!parsed.success) throw badRequest(parsed.error.issues);
+        const body = parsed.data;
+        const actor = ctx.caller?.subject;
+        if (actor === undefined) throw new HttpError(401, 'unauthenticated', 'an admin must be authenticated');
+        const at = now();
+        const until = body.until === undefined ? undefined : parseTimeInput(body.until, at, 'ahead');
+        if (body.until !== undefined && (until === undefined || until <= at || until > at + MAX_UNTIL_MS)) {
+          throw new HttpError(400, 'bad-request', 'until: a future time within a year, as ISO 8601, epoch milliseconds or a duration such as 2h');
+        }
+        const target: RevocationTarget =
+          body.subject !== undefined
+            ? { kind: 'subject', subject: body.subject }
+            : body.session !== undefined
+              ? { kind: 'session', sessionId: body.session }
+              : { kind: 'jti', jti: body.jti as string };
+
+        const revocation = deps.revocations.revoke({ target, reason: body.reason, by: actor, ...(until === undefined ? {} : { until }) });
+        const sessionsEnded = deps.listener.terminate(
+          (s) => revocationApplies(revocation, { id: s.info.id, identity: s.info.identity }),
+          revokedError(revocation),
+        );
+        deps.log.info({ event: 'admin.revoke', revocation: revocation.id, target: target.kind, actor, sessionsEnded }, 'access revoked');
+        try {
+          await deps.recorder.recordAdminAction({ actionId: revocation.id, at: revocation.at, actor, reason: body.reason, action: actionOf(target) });
+        } catch (err) {
+          deps.log.error({ event: 'admin.revoke.unrecorded', revocation: revocation.id, err }, 'revocation in force but not recorded');
+          throw new HttpError(
+            503,
+            'audit-unavailable',
+            `revocation ${revocation.id} is in force and ended ${sessionsEnded} session(s), but the audit store could not record it`,
+          );
+        }
+        return json({ revocation, sessionsEnded }, 201);
+      },
+    },
+    { method: 'GET', path: '/api/revocations', access: 'admins', handle: () => json({ revocations: deps.revocations.list() }) },
+  ];
+}
+
+function actionOf(target: RevocationTarget): AdminActionDetail {
+  switch (target.kind) {
+    case 'subject':
+      return { type: 'revoke-subject', subject: target.subject };
+    case 'session':
+      return { type: 'revoke-session', sessionId: target.sessionId };
+    case 'jti':
+      return { type: 'revoke-jti', jti: target.jti };
+    default:
+      return assertNever(target);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new TypeError(`unexpected revocation target ${JSON.stringify(value)}`);
+}
