@@ -90,7 +90,9 @@ export async function startAdminServer(deps: AdminDeps): Promise<RunningAdminSer
       })
       .finally(() => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        deps.log.info({ event: 'admin.request', method: req.method, path: req.url, status: res.statusCode, actor, ms }, 'admin request');
+        // The page polls every 1.5 s: successful reads go to debug, actions and refusals to info.
+        const level = req.method === 'GET' && res.statusCode < 400 ? 'debug' : 'info';
+        deps.log[level]({ event: 'admin.request', method: req.method, path: req.url, status: res.statusCode, actor, ms }, 'admin request');
       });
   });
   // A client that sends garbage gets a 400 from node itself; a reset socket is not news.
