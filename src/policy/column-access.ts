@@ -61,6 +61,9 @@ export function columnAccessProblem(
 
 function maskedUseProblem(use: ColumnUse, origin: Origin, masked: string, fieldSelect: boolean, facts: SelectFacts): string | null {
   const ctx = use.context;
+  if (origin.type === 'packed') {
+    return `${masked} is packed into a whole row of a subquery or WITH query, where the masker cannot find it: select the column itself`;
+  }
   if (ctx.type === 'expression' || fieldSelect) {
     const clause = ctx.type === 'expression' ? ctx.clause : 'select list';
     const via = ctx.type === 'expression' && ctx.via ? ` (in ${ctx.via})` : '';

@@ -11,8 +11,14 @@ import type { RelationClass } from './relations.js';
 export type Origin =
   /** The value of a base relation's column. */
   | { readonly type: 'base'; readonly entry: EntryId; readonly column: string }
-  /** A whole row (or a value built from one, such as to_jsonb(t)) of this entry. */
+  /** A whole row (or a value built from one, such as to_jsonb(t)) of this base relation. */
   | { readonly type: 'whole-row'; readonly entry: EntryId }
+  /**
+   * A base column packed inside a whole row of a subquery or CTE (`SELECT x FROM (...) x`):
+   * the value leaves as part of a record, under whatever name the subquery gave it, so
+   * neither the column rule nor the JSON key can find it.
+   */
+  | { readonly type: 'packed'; readonly entry: EntryId; readonly column: string }
   /** Could not be traced: treated as carrying anything. */
   | { readonly type: 'unknown' };
 
@@ -75,7 +81,7 @@ export class Resolver {
     const ref = use.ref;
     if (ref.type === 'star') {
       const entries = ref.qualifier === null ? colsVisibleEntries(use.env) : this.byRefname(use.env, ref.qualifier);
-      return { origins: entries.flatMap((e) => this.wholeRow(e, depth)), unique: null, fieldSelect: false };
+      return { origins: entries.flatMap((e) => this.wholeRow(e, depth, false)), unique: null, fieldSelect: false };
     }
     if (ref.qualifier !== null) {
       const entries = this.byRefname(use.env, ref.qualifier);
@@ -88,7 +94,7 @@ export class Resolver {
         const l = this.column(e, ref.name, depth);
         // A name the analyser cannot find in a subquery it fully knows would be an error
         // in Postgres, unless our naming differs from the server's: assume the worst.
-        return l.presence === 'no' && this.entry(e).type !== 'relation' ? { presence: 'maybe' as const, origins: this.wholeRow(e, depth), unique: null } : l;
+        return l.presence === 'no' && this.entry(e).type !== 'relation' ? { presence: 'maybe' as const, origins: this.wholeRow(e, depth, true), unique: null } : l;
       });
       const only = lookups.length === 1 ? lookups[0] : undefined;
       const unique = only && only.presence === 'yes' ? only.unique : null;
@@ -119,7 +125,7 @@ export class Resolver {
       for (let e: Env | null = env; e !== null; e = e.outer) {
         const rows = e.frame.filter((i) => i.relVisible && this.refname(i.entry) === name);
         if (rows.length) {
-          for (const r of rows) origins.push(...this.wholeRow(r.entry, depth));
+          for (const r of rows) origins.push(...this.wholeRow(r.entry, depth, true));
           break;
         }
       }
@@ -236,8 +242,11 @@ export class Resolver {
     return entries.flatMap((e) => [...this.column(e, name, 0).origins]);
   }
 
-  /** Everything a whole row of this entry can carry. */
-  wholeRow(id: EntryId, depth: number): Origin[] {
+  /**
+   * Everything a whole row of this entry can carry. `packed`: the row leaves as one
+   * record value (`x`, to_jsonb(x)) rather than expanded into its columns (`x.*`).
+   */
+  wholeRow(id: EntryId, depth: number, packed: boolean): Origin[] {
     if (depth > MAX_DEPTH) return [{ type: 'unknown' }];
     const e = this.entry(id);
     switch (e.type) {
@@ -248,10 +257,11 @@ export class Resolver {
       case 'subquery':
       case 'cte': {
         const scope = this.scope(e.query);
-        return scope.outputs.flatMap((o) => this.outputOrigins(o, scope, depth + 1));
+        const origins = scope.outputs.flatMap((o) => this.outputOrigins(o, scope, depth + 1));
+        return packed ? origins.map((o): Origin => (o.type === 'base' ? { type: 'packed', entry: o.entry, column: o.column } : o)) : origins;
       }
       case 'join':
-        return [...this.wholeRow(e.left, depth + 1), ...this.wholeRow(e.right, depth + 1)];
+        return [...this.wholeRow(e.left, depth + 1, packed), ...this.wholeRow(e.right, depth + 1, packed)];
     }
   }
 }
