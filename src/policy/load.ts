@@ -2,6 +2,7 @@
 // into the indexed Policy the decision code uses. Every error names the file, the line
 // and the key. Reading the file is the only I/O here; parsePolicy itself is pure.
 import { readFileSync } from 'node:fs';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigFileError, loadYaml } from '../yaml-file.js';
 import { policySchema, type PolicyDocument } from './schema.js';
 import type { Entitlement, Policy, Rule, TraceTable } from './types.js';
@@ -40,10 +41,28 @@ export function parsePolicy(text: string, fileName: string, options: PolicyLoadO
   try {
     doc = loadYaml(text, fileName, policySchema, options.env ?? process.env);
   } catch (err) {
-    if (err instanceof ConfigFileError) throw new PolicyError(err.file, err.line, err.key, err.problem);
+    if (err instanceof ConfigFileError) throw unknownKeyError(text, err) ?? new PolicyError(err.file, err.line, err.key, err.problem);
     throw err;
   }
   return buildPolicy(doc, fileName, options.searchPath ?? 'public');
+}
+
+// A misspelt key is the likeliest mistake in a policy file: point at the key itself
+// rather than at the start of the object that holds it.
+function unknownKeyError(text: string, err: ConfigFileError): PolicyError | null {
+  const m = /^Unrecognized keys?: "([^"]+)"/.exec(err.problem);
+  if (!m?.[1]) return null;
+  const name = m[1];
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  const path = err.key === '' ? [] : err.key.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const holder = path.length ? doc.getIn(path, true) : doc.contents;
+  if (!isMap(holder)) return null;
+  const pair = holder.items.find((item) => isScalar(item.key) && item.key.value === name);
+  const offset = pair && isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+  if (offset === undefined) return null;
+  const key = err.key === '' ? name : `${err.key}.${name}`;
+  return new PolicyError(err.file, lines.linePos(offset).line, key, 'unknown key (check its spelling and nesting)');
 }
 
 function buildPolicy(doc: PolicyDocument, file: string, searchPath: string): Policy {

@@ -98,11 +98,14 @@ const traceTable = z
   })
   .strict();
 
-const entitlement = z.union([
-  z.literal('any'),
-  z.object({ owner: z.object({ claim: z.string().min(1) }).strict() }).strict(),
-  z.object({ tokenClaim: z.string().min(1) }).strict(),
-]);
+const entitlement = z.union(
+  [
+    z.literal('any'),
+    z.object({ owner: z.object({ claim: z.string().min(1) }).strict() }).strict(),
+    z.object({ tokenClaim: z.string().min(1) }).strict(),
+  ],
+  { error: 'must be any, { owner: { claim: NAME } } or { tokenClaim: NAME }' },
+);
 
 const rule = z
   .object({
@@ -161,7 +164,9 @@ const maskingColumn = z
 export const maskingSchema = z
   .object({
     hashKey: z.string().min(16, 'must be at least 16 characters').optional(),
-    detectors: z.union([z.literal('all'), z.literal('none'), z.array(z.enum(DETECTORS))]).default('all'),
+    detectors: z
+      .union([z.literal('all'), z.literal('none'), z.array(z.enum(DETECTORS))], { error: `must be all, none or a list of: ${DETECTORS.join(', ')}` })
+      .default('all'),
     columns: z.array(maskingColumn).default([]),
   })
   .strict()
