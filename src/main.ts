@@ -14,7 +14,7 @@ import { createLogger } from './log.js';
 import { ColumnCatalog } from './masking/catalog.js';
 import { createMasker } from './masking/masker.js';
 import { loadPolicyFile } from './policy/load.js';
-import { ruleForIdentity } from './policy/decide.js';
+import { ruleForIdentity } from './policy/rules.js';
 import { QuotaTracker } from './policy/quota.js';
 import { initSqlParser } from './sql/analyze.js';
 import { ProxyListener } from './server/listener.js';

@@ -19,8 +19,8 @@ import type { Identity } from '../identity.js';
 import type { ColumnCatalog } from '../masking/catalog.js';
 import type { Masker } from '../masking/masker.js';
 import { decide } from '../policy/decide.js';
-import { PIN_PARAM_TYPE_OIDS, type Decision } from '../policy/decision.js';
-import type { QuotaTracker } from '../policy/quota.js';
+import { NOT_ENTITLED, PIN_PARAM_TYPE_OIDS, type Decision } from '../policy/decision.js';
+import type { QuotaStore } from '../policy/quota.js';
 import type { Policy } from '../policy/types.js';
 import type { BoundPortal, Execution, PreparedStatement, SessionControls, StatementGate } from '../session/statement-gate.js';
 import type { SessionInfo } from '../session/session.js';
@@ -52,7 +52,7 @@ export interface GateDeps {
   readonly mode: 'enforce' | 'monitor';
   readonly store: AuditStore;
   readonly grants: GrantRegistry;
-  readonly quotas: QuotaTracker;
+  readonly quotas: QuotaStore;
   readonly traceFacts: (table: TraceTableColumns, traceId: string) => Promise<TraceFacts>;
   readonly catalogQuery: QueryFn;
   readonly masker: () => Masker;
@@ -63,6 +63,14 @@ export interface GateDeps {
   readonly now: () => number;
   readonly onDecision?: (outcome: DecisionOutcome, category: string, seconds: number) => void;
 }
+
+// Every $n reads as this at Parse. A NUL cannot occur in a Postgres text value, so no
+// real trace has this id: a decision on it can only differ from the real one in
+// entitlement (see parse()).
+const PARAM_PLACEHOLDER = '\u0000parameter';
+const ANY_PARAMS: readonly (string | null)[] = new Proxy([] as (string | null)[], {
+  get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) ? PARAM_PLACEHOLDER : Reflect.get(target, key, receiver)),
+});
 
 const DEFAULT_LIMITS: Limits = { maxRows: 10_000, maxBytes: 64 * 1024 * 1024 };
 const DEFAULT_GRANT_TTL_MS = 30_000;
@@ -99,11 +107,14 @@ class PolicyGate implements StatementGate {
 
   parse(_name: string, sql: string): Analysis | Promise<Analysis> {
     const analysis = analyze(sql);
-    // What no parameter value can make allowable (a parse error, a write, DDL, anything
-    // unanalysable) is refused at Parse, so its text never reaches the upstream at all.
-    // The rest is decided at Bind, when the values are known.
-    if (analysis.ok && !analysis.statements.some((s) => s.kind === 'blocked' || s.kind === 'unanalysable')) return analysis;
-    return this.evaluate(sql, analysis, []).then(() => analysis);
+    // What no parameter value can make allowable (a parse error, a write, a non-trace
+    // table, a forbidden function, an unpinned read) is refused at Parse, so its text
+    // never reaches the upstream at all. Every parameter stands for one and the same
+    // impossible trace id here; only entitlement depends on the real value, so a
+    // not-entitled answer passes this check and the decision completes at Bind.
+    const precheck = decide(this.deps.policy(), this.info.identity, analysis, ANY_PARAMS, this.deps.now());
+    if (precheck.outcome !== 'deny' || precheck.reason === NOT_ENTITLED) return analysis;
+    return this.evaluate(sql, analysis, ANY_PARAMS).then(() => analysis);
   }
 
   async bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
@@ -185,7 +196,10 @@ class PolicyGate implements StatementGate {
     const traceId = terms?.traceId ?? null;
     const rule = decision.rule;
     if (traceId && rule && this.deps.mode === 'enforce') {
-      const quota = this.deps.quotas.check(rule, this.info.identity.subject, traceId, this.deps.now());
+      const ruleDef = this.deps.policy().rules.find((r) => r.name === rule);
+      const quota = ruleDef
+        ? this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
+        : ({ ok: false, reason: `rule ${rule} is no longer in the policy` } as const);
       if (!quota.ok) {
         await this.record(decisionId, sql, params, { ...decision, reason: quota.reason }, 'deny', true, null, approvalId, '53400');
         throw error('53400', quota.reason, { reference: `decision ${decisionId}` });

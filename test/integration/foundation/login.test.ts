@@ -1,7 +1,7 @@
 // Login through the proxy: real tokens from the real issuer work; every kind of bad
 // token is refused with 28P01 and its reason; startup parameters cannot reach around
 // the policy; the upstream session is pinned; an expired token ends the session.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
@@ -82,7 +82,11 @@ describe('login', () => {
   });
 
   test('startup options cannot change upstream settings; the session is pinned', async () => {
-    const client = await proxy.connect(await getToken('agent-a'), {
+    // Monitor mode lets SHOW of every setting through, so this sees the upstream's real
+    // values whatever the policy would allow to be read.
+    const monitor = await startTestProxy({ mode: 'monitor' });
+    onTestFinished(() => monitor.close());
+    const client = await monitor.connect(await getToken('agent-a'), {
       options: '-c search_path=pg_catalog -c default_transaction_read_only=off',
       application_name: 'pin-check',
     } as pg.ClientConfig);

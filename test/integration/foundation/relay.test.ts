@@ -4,7 +4,7 @@
 // frames that must not hurt a parallel session.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import pg from 'pg';
 import postgres from 'postgres';
 import { traceId, WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
@@ -57,7 +57,11 @@ describe('node-postgres', () => {
   });
 
   test('a 10 MB result arrives intact', async () => {
-    const client = await proxy.connect(reviewerToken);
+    // repeat() is not on the policy's allow-list (it is how one asks for a huge value),
+    // so this relay test runs in monitor mode.
+    const monitor = await startTestProxy({ mode: 'monitor' });
+    onTestFinished(() => monitor.close());
+    const client = await monitor.connect(reviewerToken);
     const r = await client.query("SELECT repeat(md5(trace_id), 327680) AS big FROM traces WHERE trace_id = $1", [TRACE]);
     const big = r.rows[0].big as string;
     expect(big.length).toBe(32 * 327680);

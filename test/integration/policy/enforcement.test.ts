@@ -93,12 +93,19 @@ describe('legit reads', () => {
   test('a join on trace_id with JSONB operators, ORDER BY and LIMIT', async () => {
     const client = await proxy.connect(token);
     const r = await client.query(
-      `SELECT s.step, s.role, t.body->>'model' AS model
+      `SELECT s.step, s.role, t.risk, jsonb_typeof(s.tool_calls) AS calls, s.tool_calls->0->>'name' AS first_tool
          FROM traces t JOIN trace_steps s ON s.trace_id = t.trace_id
         WHERE t.trace_id = $1 ORDER BY s.step LIMIT 3`,
       [MINE],
     );
     expect(r.rows.length).toBeGreaterThan(0);
+  });
+
+  test('an expression over a masked column is refused rather than leaked', async () => {
+    const client = await proxy.connect(token);
+    const err = await refused(client, 'SELECT lower(user_email) FROM traces WHERE trace_id = $1', [MINE]);
+    expect(err.code).toBe('42501');
+    expect(err.message).toMatch(/user_email/);
   });
 
   test('an aggregate over one trace', async () => {
