@@ -93,6 +93,7 @@ export class FactsBuilder {
   }
 
   addUse(ref: ColumnRefForm, env: Env, context: UseContext, location: number): UseId {
+    this.visit(0);
     const id = this.uses.length;
     this.uses.push({ id, ref, env, context, location });
     return id;

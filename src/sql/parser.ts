@@ -36,6 +36,9 @@ export function parseStatements(sql: string): ParseResult {
   try {
     tree = parseSync(sql);
   } catch (err) {
+    // A RangeError is the JSON tree of a pathologically nested statement overflowing the
+    // stack: refuse it like the server refuses an over-deep statement.
+    if (err instanceof RangeError) return { ok: false, message: 'the statement is nested too deeply to analyse' };
     const message = err instanceof Error && err.message !== '' ? err.message : 'syntax error';
     return { ok: false, message };
   }
