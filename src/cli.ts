@@ -13,6 +13,10 @@ Usage:
                                        the decision for a statement, without a database
   tracegate sessions list|show|replay  recorded sessions (--store FILE or --config FILE)
   tracegate audit verify|export|prune  the tamper-evident audit trail
+  tracegate approvals list|approve ID|deny ID [--reason R]
+                                       the approval queue, over the admin API
+  tracegate revoke --subject S | --session ID | --jti J [--until TIME] [--reason R]
+                                       end matching sessions now and refuse new logins
   tracegate --help                     this text
 
 Each command takes --help. Configuration reference: README.md; policy reference:
@@ -22,7 +26,9 @@ const SERVE_HELP = `Usage: tracegate serve --config FILE
 
 Runs the proxy with the YAML configuration FILE (SPEC section 8). \${ENV} references in
 the file are replaced from the environment; a missing variable, an unknown key or a bad
-value stops the start with the file, line and key. SIGTERM drains and stops; SIGINT too.`;
+value stops the start with the file, line and key. SIGTERM drains and stops; SIGINT too.
+SIGHUP reloads the policy file; a file that does not validate is rejected with its error
+and the policy in force stays.`;
 
 type Command = (args: string[], out: (line: string) => void) => Promise<number>;
 
@@ -31,6 +37,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./cli/policy.js')).runPolicyCommand,
   sessions: async () => (await import('./cli/sessions.js')).runSessionsCommand,
   audit: async () => (await import('./cli/audit.js')).runAuditCommand,
+  approvals: async () => (await import('./cli/approvals.js')).runApprovalsCommand,
+  revoke: async () => (await import('./cli/revoke.js')).runRevokeCommand,
   demo: async () => (await import('./cli/demo.js')).runDemoCommand,
   token: async () => (await import('./cli/token.js')).runTokenCommand,
 };
@@ -75,10 +83,22 @@ async function serve(args: string[], out: (line: string) => void): Promise<numbe
   const config = loadConfig(file);
   const { startProxy } = await import('./main.js');
   const proxy = await startProxy(config);
+  // SIGHUP reloads the policy atomically: a file that does not validate is reported
+  // and the policy in force stays.
+  const reload = (): void => {
+    try {
+      const policy = proxy.reloadPolicy();
+      process.stderr.write(`tracegate: policy reloaded from ${policy.file}\n`);
+    } catch (err) {
+      process.stderr.write(`tracegate: policy NOT reloaded, the previous one stays in force: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
+      process.off('SIGHUP', reload);
       void proxy.close().then(resolve);
     };
     process.on('SIGTERM', stop);

@@ -93,6 +93,16 @@ const configSchema = z
         adminGroups: z.array(z.string().min(1)).default(['tracegate-admins']),
         approverGroups: z.array(z.string().min(1)).default(['security']),
         publicUrl: z.url().optional(),
+        metricsAccess: z.enum(['public', 'admins']).default('public'),
+        webhook: z
+          .object({
+            url: z.url(),
+            includeStatement: z.boolean().default(true),
+            timeout: duration.default(5_000),
+            maxAttempts: z.number().int().min(1).max(20).default(5),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

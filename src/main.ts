@@ -1,30 +1,44 @@
 // Composition root: builds every part of the proxy from the configuration and wires
 // them together. Nothing else constructs services; tests call startProxy with a config.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { startAdminServer, type RunningAdminServer } from './admin/server.js';
+import { Metrics } from './admin/metrics.js';
+import { ApprovalBroker } from './approvals/broker.js';
+import { WebhookNotifier } from './approvals/webhook-notifier.js';
+import { renderReplay } from './audit/replay.js';
+import { openSqliteStore } from './audit/sqlite-store.js';
 import { createTokenVerifier } from './auth/oidc-verifier.js';
 import { upstreamPassword, type Config } from './config.js';
 import { fatal } from './errors.js';
-import { openSqliteStore } from './audit/sqlite-store.js';
 import { createGateFactory } from './gate/policy-gate.js';
 import { GrantRegistry } from './grants/grant-registry.js';
 import { createLogger } from './log.js';
 import { ColumnCatalog } from './masking/catalog.js';
 import { createMasker } from './masking/masker.js';
 import { loadPolicyFile } from './policy/load.js';
-import { ruleForIdentity } from './policy/rules.js';
 import { QuotaTracker } from './policy/quota.js';
-import { initSqlParser } from './sql/analyze.js';
+import { ruleForIdentity } from './policy/rules.js';
+import type { Policy } from './policy/types.js';
+import { RevocationList, revokedError, revokedLoginError } from './revocation/revocations.js';
 import { ProxyListener } from './server/listener.js';
 import { CancelRegistry } from './session/cancel-registry.js';
+import { initSqlParser } from './sql/analyze.js';
 import { UpstreamLookups } from './upstream/lookups.js';
 
 export interface RunningProxy {
   readonly host: string;
   readonly port: number;
   readonly listener: ProxyListener;
+  readonly admin: RunningAdminServer | undefined;
+  readonly approvals: ApprovalBroker;
+  readonly revocations: RevocationList;
+  readonly grants: GrantRegistry;
+  readonly metrics: Metrics;
+  /** Loads the policy file again; on error the old policy stays and the error is thrown. */
+  reloadPolicy(): Policy;
   close(): Promise<void>;
 }
 
@@ -36,7 +50,9 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const log = opts.log ?? createLogger({ level: config.log.level });
   await initSqlParser();
   if (!config.policy) throw new Error(`${config.file}: policy: a policy file is required`);
-  const policy = loadPolicyFile(config.policy);
+  const policyFile = config.policy;
+  let policy = loadPolicyFile(policyFile);
+  let masker = maskerFor(policy);
   const password = upstreamPassword(config);
   const secureContext =
     config.tls.cert && config.tls.key
@@ -63,13 +79,33 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     synchronous: config.store.sqlite.synchronous === 'full' ? 'FULL' : 'NORMAL',
     onError: (err, context) => log.error({ event: 'audit.error', context, err: String(err) }, 'audit store write failed'),
   });
+  const metrics = new Metrics({ mode: config.mode });
   const lookups = new UpstreamLookups(upstreamTarget, Date.now);
-  const grants = new GrantRegistry(Date.now, (grant, reason, at) =>
-    store.recordGrantRevoked({ grantId: grant.id, sessionId: grant.sessionId, at, reason }),
-  );
-  const masker = createMasker({ ...policy.masking, detectors: policy.masking.detectors === 'none' ? [] : policy.masking.detectors });
+  const grants = new GrantRegistry(Date.now, {
+    issued: () => metrics.grantIssued(),
+    revoked: (grant, reason, at) => {
+      metrics.grantEnded();
+      store.recordGrantRevoked({ grantId: grant.id, sessionId: grant.sessionId, at, reason });
+    },
+  });
+  const approvals = new ApprovalBroker({ recorder: store });
+  const revocations = new RevocationList();
+  const stopExpiry = revocations.startExpiry(60_000);
+  metrics.watchApprovals(approvals);
+  metrics.watchRevocations(revocations);
+  const webhook = config.admin?.webhook
+    ? new WebhookNotifier({
+        url: config.admin.webhook.url,
+        publicUrl: config.admin.publicUrl,
+        includeStatement: config.admin.webhook.includeStatement,
+        timeoutMs: config.admin.webhook.timeout,
+        maxAttempts: config.admin.webhook.maxAttempts,
+      })
+    : undefined;
+  const unwatchWebhook = webhook?.watch(approvals);
   const catalog = new ColumnCatalog();
   const cancels = new CancelRegistry();
+  let admin: RunningAdminServer | undefined;
   const gates = createGateFactory({
     policy: () => policy,
     mode: config.mode,
@@ -80,10 +116,15 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     catalogQuery: lookups.query,
     masker: () => masker,
     catalog,
-    approvals: undefined,
-    approvalUrl: undefined,
+    approvals,
+    approvalUrl: () => config.admin?.publicUrl ?? admin?.url,
     log,
     now: Date.now,
+    onDecision: (outcome, category, seconds) => {
+      metrics.statement(outcome === 'needs-approval' ? 'approval' : outcome, category);
+      metrics.decisionDuration(seconds);
+    },
+    onRequestDone: (seconds) => metrics.upstreamDuration(seconds),
   });
   if (config.mode === 'monitor') {
     log.warn({ event: 'mode.monitor' }, 'MONITOR MODE: decisions are recorded but NOT enforced; denied statements will run');
@@ -94,6 +135,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     port: config.listen.port,
     maxConnections: config.limits.maxConnections,
     log,
+    onConnection: (open) => (open ? metrics.connectionOpened() : metrics.connectionClosed()),
     session: {
       log,
       loginTimeoutMs: config.limits.loginTimeout,
@@ -102,6 +144,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       loginNotices:
         config.mode === 'monitor' ? ['tracegate is in MONITOR mode: policy decisions are recorded but not enforced on this connection'] : [],
       admit: (identity) => {
+        const revoked = revocations.isRevoked(identity);
+        if (revoked) throw revokedLoginError(revoked);
         if (!ruleForIdentity(policy, identity)) {
           throw fatal('28000', `no tracegate rule matches the groups of ${identity.subject}`);
         }
@@ -136,15 +180,80 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       gate: (session, controls) => gates.forSession(session, controls),
     },
   });
+  // A revocation ends matching live sessions at once, wherever it came from.
+  const unwatchRevocations = revocations.subscribe((event) => {
+    if (event.type !== 'revoked') return;
+    const { revocation } = event;
+    listener.terminate((s) => revocations.matches({ id: s.info.id, identity: s.info.identity }) === revocation, revokedError(revocation));
+  });
   const address = await listener.listen();
-  log.info({ event: 'listening', ...address, mode: config.mode }, 'tracegate is listening');
+  admin = config.admin
+    ? await startAdminServer({
+        listen: config.admin.listen,
+        adminGroups: config.admin.adminGroups,
+        approverGroups: config.admin.approverGroups,
+        metricsAccess: config.admin.metricsAccess,
+        verifier,
+        approvals,
+        revocations,
+        listener,
+        grants: () => grants.active(),
+        recordings: store,
+        renderReplay,
+        policy: () => policyView(policy),
+        metrics,
+        ready: async () => ((await lookups.ping()) ? { ready: true } : { ready: false, reason: 'the upstream database does not answer' }),
+        recorder: store,
+        log,
+      })
+    : undefined;
+  log.info({ event: 'listening', ...address, admin: admin?.url, mode: config.mode }, 'tracegate is listening');
+
   return {
     ...address,
     listener,
+    admin,
+    approvals,
+    revocations,
+    grants,
+    metrics,
+    reloadPolicy: () => {
+      const next = loadPolicyFile(policyFile);
+      masker = maskerFor(next);
+      policy = next;
+      catalog.invalidate();
+      return next;
+    },
     close: async () => {
+      unwatchRevocations();
+      stopExpiry();
+      unwatchWebhook?.();
+      await admin?.close();
+      await approvals.close('tracegate is shutting down');
       await listener.close();
+      await webhook?.close();
       await store.close();
       await lookups.close();
+    },
+  };
+}
+
+function maskerFor(policy: Policy): ReturnType<typeof createMasker> {
+  return createMasker({ ...policy.masking, detectors: policy.masking.detectors === 'none' ? [] : policy.masking.detectors });
+}
+
+/** The loaded policy as the admin API shows it: what it decides on, never the hash key. */
+function policyView(policy: Policy): unknown {
+  return {
+    file: policy.file,
+    searchPath: policy.searchPath,
+    traceTables: policy.traceTables,
+    rules: policy.rules.map((r) => ({ ...r, approval: r.approval && { ...r.approval, risks: [...r.approval.risks] } })),
+    settings: { allowed: [...policy.settings.allowed], maxStatementTimeoutMs: policy.settings.maxStatementTimeoutMs },
+    masking: {
+      detectors: policy.masking.detectors,
+      columns: policy.masking.columns,
+      hashKey: policy.masking.hashKey === undefined ? null : `sha256:${createHash('sha256').update(policy.masking.hashKey).digest('hex').slice(0, 12)}`,
     },
   };
 }

@@ -11,6 +11,7 @@
 // In monitor mode the same decisions are computed and recorded, but denials run.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { ApprovalService } from '../approvals/approval.js';
 import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
 import type { AuditStore, DecisionOutcome, StatementDecision } from '../audit/store.js';
 import { ClientError, error } from '../errors.js';
@@ -33,19 +34,8 @@ type Admissible = Exclude<Decision, { outcome: 'lookup' }>;
 import { paramsAsText } from './bind-params.js';
 import { Request, type Limits } from './request.js';
 
-export interface ApprovalGateway {
-  request(r: {
-    readonly sessionId: string;
-    readonly requester: Identity;
-    readonly traceId: string;
-    readonly rule: string;
-    readonly statement: string;
-    readonly approverGroups: readonly string[];
-    readonly quorum: number;
-    readonly timeoutMs: number;
-  }): { readonly id: string; readonly outcome: Promise<{ readonly kind: string }> };
-  withdraw(id: string, reason: string): void;
-}
+/** The part of the approval service the gate uses (ApprovalBroker fits). */
+export type ApprovalGateway = Pick<ApprovalService, 'request' | 'withdraw'>;
 
 export interface GateDeps {
   readonly policy: () => Policy;
@@ -58,10 +48,13 @@ export interface GateDeps {
   readonly masker: () => Masker;
   readonly catalog: ColumnCatalog;
   readonly approvals: ApprovalGateway | undefined;
-  readonly approvalUrl: string | undefined;
+  /** Where approvers act (the admin page), for the notice the waiting client gets. */
+  readonly approvalUrl: () => string | undefined;
   readonly log: Logger;
   readonly now: () => number;
   readonly onDecision?: (outcome: DecisionOutcome, category: string, seconds: number) => void;
+  /** A request completed (or failed) upstream, `seconds` after it was forwarded. */
+  readonly onRequestDone?: (seconds: number) => void;
 }
 
 // Every $n reads as this at Parse. A NUL cannot occur in a Postgres text value, so no
@@ -132,12 +125,12 @@ class PolicyGate implements StatementGate {
   }
 
   interrupt(): void {
-    if (this.waiting && this.deps.approvals) this.deps.approvals.withdraw(this.waiting.id, 'the client cancelled the statement');
+    if (this.waiting && this.deps.approvals) void this.deps.approvals.withdraw(this.waiting.id, 'the client cancelled the statement');
   }
 
   close(reason: string): void {
     this.closed = true;
-    if (this.waiting && this.deps.approvals) this.deps.approvals.withdraw(this.waiting.id, `the session ended: ${reason}`);
+    if (this.waiting && this.deps.approvals) void this.deps.approvals.withdraw(this.waiting.id, `the session ended: ${reason}`);
     this.deps.grants.revokeSession(this.info.id, 'session-ended');
     this.deps.store.recordSessionEnd({ sessionId: this.info.id, at: this.deps.now(), reason });
   }
@@ -240,7 +233,10 @@ class PolicyGate implements StatementGate {
         grants: this.deps.grants,
         controls: this.controls,
         now: this.deps.now,
-        onComplete: (r) => this.requests.delete(r),
+        onComplete: (r, outcome) => {
+          this.requests.delete(r);
+          this.deps.onRequestDone?.(outcome.durationMs / 1000);
+        },
       },
       decisionId,
       recorder,
@@ -262,6 +258,8 @@ class PolicyGate implements StatementGate {
     }
     const pending = approvals.request({
       sessionId: this.info.id,
+      statementId: decisionId,
+      reason: decision.reason,
       requester: this.info.identity,
       traceId: decision.traceId,
       rule: decision.rule,
@@ -271,13 +269,18 @@ class PolicyGate implements StatementGate {
       timeoutMs: approval.timeoutMs,
     });
     this.waiting = { id: pending.id };
-    const where = this.deps.approvalUrl ? ` at ${this.deps.approvalUrl}` : '';
+    const url = this.deps.approvalUrl();
+    const where = url ? ` at ${url}` : '';
     this.controls.notice(
       `waiting for approval: request ${pending.id} needs ${approval.quorum} approver(s) from ${approval.approverGroups.join(', ')}${where}`,
       `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied or after ${Math.round(approval.timeoutMs / 1000)} s`,
     );
     try {
-      const outcome = await pending.outcome;
+      const outcome = await pending.outcome.catch((err: unknown) => {
+        // The request could not be recorded, so no approver ever saw it.
+        if (err instanceof AuditUnavailableError) throw error('58030', 'the audit store cannot record the approval request, so the statement was not run');
+        throw err;
+      });
       if (outcome.kind === 'approved') return pending.id;
       const why = outcome.kind === 'denied' ? 'was denied' : outcome.kind === 'timed-out' ? 'timed out' : 'was withdrawn';
       await this.record(decisionId, sql, params, { ...decision, reason: `approval request ${pending.id} ${why}` }, 'deny', true, null, pending.id);

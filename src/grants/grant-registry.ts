@@ -28,6 +28,12 @@ export interface GrantRequest {
   readonly ttlMs: number;
 }
 
+/** For the recording and metrics; called synchronously, so keep them cheap. */
+export interface GrantEvents {
+  readonly issued?: (grant: Grant) => void;
+  readonly revoked?: (grant: Grant, reason: GrantRevokeReason, at: number) => void;
+}
+
 interface Held {
   readonly grant: Grant;
   readonly timer: NodeJS.Timeout;
@@ -38,7 +44,7 @@ export class GrantRegistry {
 
   constructor(
     private readonly now: () => number,
-    private readonly onRevoke: (grant: Grant, reason: GrantRevokeReason, at: number) => void = () => undefined,
+    private readonly events: GrantEvents = {},
   ) {}
 
   issue(request: GrantRequest, onExpire: (grant: Grant) => void): Grant {
@@ -60,6 +66,7 @@ export class GrantRegistry {
     }, request.ttlMs);
     timer.unref();
     this.held.set(grant.id, { grant, timer });
+    this.events.issued?.(grant);
     return grant;
   }
 
@@ -69,7 +76,7 @@ export class GrantRegistry {
     if (!held) return false;
     clearTimeout(held.timer);
     this.held.delete(id);
-    this.onRevoke(held.grant, reason, this.now());
+    this.events.revoked?.(held.grant, reason, this.now());
     return true;
   }
 

@@ -13,6 +13,8 @@ export interface ListenerOptions {
   readonly maxConnections: number;
   readonly log: Logger;
   readonly session: Omit<SessionDeps, 'track'>;
+  /** Told of every accepted connection (true) and of its close (false), for metrics. */
+  readonly onConnection?: (open: boolean) => void;
 }
 
 export class ProxyListener {
@@ -35,7 +37,11 @@ export class ProxyListener {
         return;
       }
       this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      opts.onConnection?.(true);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        opts.onConnection?.(false);
+      });
       void runSession(socket, deps);
     });
   }

@@ -18,6 +18,8 @@ export interface TestProxyOptions {
   readonly allowPlaintextOnLoopback?: boolean;
   readonly tls?: { readonly cert: string; readonly key: string };
   readonly mode?: 'enforce' | 'monitor';
+  /** Start the admin server (API, page, metrics) on a free loopback port. */
+  readonly admin?: boolean;
 }
 
 export interface TestProxy extends AsyncDisposable {
@@ -25,6 +27,8 @@ export interface TestProxy extends AsyncDisposable {
   readonly port: number;
   readonly proxy: RunningProxy;
   readonly dir: string;
+  /** The admin server's base URL (with `admin: true`). */
+  readonly adminUrl: string | undefined;
   /** A node-postgres client config for this proxy with `token` as the password. */
   clientConfig(token: string, extra?: pg.ClientConfig): pg.ClientConfig;
   /** A connected node-postgres client; closed with the proxy. */
@@ -55,6 +59,7 @@ oidc:
   clockSkew: 0s
 policy: ${opts.policyFile ?? DEFAULT_POLICY}
 mode: ${opts.mode ?? 'enforce'}
+${opts.admin ? 'admin: { listen: { host: 127.0.0.1, port: 0 } }' : ''}
 log: { level: ${process.env['TRACEGATE_TEST_LOG'] ?? 'silent'} }
 ${opts.extraYaml ?? ''}
 `;
@@ -84,6 +89,7 @@ ${opts.extraYaml ?? ''}
     port: proxy.port,
     proxy,
     dir,
+    adminUrl: proxy.admin?.url,
     clientConfig,
     connect: async (token, extra) => {
       const client = new pg.Client(clientConfig(token, extra));
