@@ -16,7 +16,31 @@ export type SelectVerdict =
   | { readonly type: 'housekeeping' }
   | { readonly type: 'trace-read'; readonly pins: readonly PinSource[] };
 
+// The verdict depends only on the (immutable, text-cached) facts, the policy and the
+// exemption, never on parameters or time: memoise it so a repeated statement costs a
+// lookup. Weak keys let a replaced policy or an evicted analysis go.
+const verdicts = new WeakMap<SelectFacts, WeakMap<Policy, { exempt?: SelectVerdict; masked?: SelectVerdict }>>();
+
 export function checkSelect(facts: SelectFacts, policy: Policy, maskingExempt: boolean): SelectVerdict {
+  let byPolicy = verdicts.get(facts);
+  if (!byPolicy) {
+    byPolicy = new WeakMap();
+    verdicts.set(facts, byPolicy);
+  }
+  let entry = byPolicy.get(policy);
+  if (!entry) {
+    entry = {};
+    byPolicy.set(policy, entry);
+  }
+  const hit = maskingExempt ? entry.exempt : entry.masked;
+  if (hit) return hit;
+  const verdict = evaluate(facts, policy, maskingExempt);
+  if (maskingExempt) entry.exempt = verdict;
+  else entry.masked = verdict;
+  return verdict;
+}
+
+function evaluate(facts: SelectFacts, policy: Policy, maskingExempt: boolean): SelectVerdict {
   const deny = (reason: string): SelectVerdict => ({ type: 'deny', reason });
   const classes = new Map<EntryId, RelationClass>();
   const traceEntries = new Map<EntryId, TraceTable>();
