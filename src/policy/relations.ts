@@ -13,11 +13,11 @@ export type RelationClass =
 
 // Type metadata the drivers read (node-postgres reads none; psycopg, pgjdbc, asyncpg and
 // Npgsql read these), with the columns in them that expose more than names and types:
-// defaults and missing values are data, ACLs and configs may hold secrets, function
-// source is code, and page/tuple counts are statistics.
+// a column's missing value is table data, function source and configs may hold
+// secrets, ACLs name roles, and page/tuple counts are statistics about other tables.
 const HOUSEKEEPING_CATALOGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  ['pg_type', new Set(['typacl', 'typdefault', 'typdefaultbin'])],
-  ['pg_namespace', new Set(['nspacl'])],
+  ['pg_type', new Set<string>()],
+  ['pg_namespace', new Set<string>()],
   ['pg_range', new Set<string>()],
   ['pg_enum', new Set<string>()],
   ['pg_attribute', new Set(['attmissingval', 'attacl', 'attoptions', 'attfdwoptions'])],

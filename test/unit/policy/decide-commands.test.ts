@@ -450,6 +450,7 @@ SELECT pg_type.oid, enumlabel
 FROM pg_enum
 JOIN pg_type ON pg_type.oid=enumtypid
 ORDER BY oid, enumsortorder;`,
+  'a plain read of pg_type': `SELECT * FROM pg_type WHERE typname = $1`,
   'postgres.js array types': `select b.oid, b.typarray from pg_catalog.pg_type a left join pg_catalog.pg_type b on b.oid = a.typelem where a.typcategory = 'A' group by b.oid, b.typarray order by b.oid`,
 };
 
