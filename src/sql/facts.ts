@@ -141,6 +141,8 @@ export interface RelationRef {
   readonly schema: string | null;
   readonly name: string;
   readonly alias: string | null;
+  /** The query level whose FROM reads it. */
+  readonly scope: ScopeId;
   readonly location: number;
 }
 

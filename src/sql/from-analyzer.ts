@@ -33,6 +33,8 @@ import { addConjuncts } from './conjuncts.js';
 
 export interface FromCtx {
   readonly b: FactsBuilder;
+  /** The query level this FROM belongs to. */
+  readonly scope: ScopeId;
   /** Enclosing query levels (not this level's FROM items). */
   readonly outer: Env | null;
   readonly ctes: CteScope | null;
@@ -127,7 +129,7 @@ function rangeVar(body: AstBody, ctx: FromCtx): ItemResult {
   // `FROM traces AS t(a, b)` renames the table's first columns by position, which this
   // analyser cannot map to names without the catalog: refuse rather than guess.
   if (alias.columns.length) throw new Unanalysable('column aliases on a table (FROM t AS x(a, b))');
-  ctx.b.addEntry({ type: 'relation', id, refname: alias.name ?? name, relation: { schema, name, alias: alias.name, location } });
+  ctx.b.addEntry({ type: 'relation', id, refname: alias.name ?? name, relation: { schema, name, alias: alias.name, scope: ctx.scope, location } });
   return single(id);
 }
 

@@ -195,6 +195,7 @@ class QueryAnalyzer {
     const scope = this.b.scope(id);
     const from = analyzeFromList(body['fromClause'], {
       b: this.b,
+      scope: id,
       outer,
       ctes,
       depth: depth + 1,
