@@ -164,7 +164,7 @@ export function analyzeExpr(node: unknown, ctx: ExprCtx): UseId | null {
   }
 }
 
-export function expressionContext(ctx: ExprCtx): UseContext {
+function expressionContext(ctx: ExprCtx): UseContext {
   return { type: 'expression', clause: ctx.clause, via: ctx.via };
 }
 
