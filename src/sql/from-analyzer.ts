@@ -15,6 +15,7 @@ import {
   checkFields,
   fieldSet,
   int,
+  isObject,
   list,
   nameList,
   optionalBody,
@@ -167,7 +168,7 @@ function rangeFunction(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceI
     if (callType !== 'FuncCall') throw new Unanalysable(`${callType} as a function in FROM`);
     const fn = analyzeFuncCall(callBody, exprCtx);
     firstName ??= fn.name;
-    const itemDefs = defs !== undefined && Object.keys(defs as object).length > 0 ? columnDefinitions(list(unwrap(defs).body['items'], 'column definitions'), exprCtx) : null;
+    const itemDefs = rowsFromDefinitions(defs, exprCtx);
     const scalarName = functions.length === 1 && alias.name !== null ? alias.name : fn.name;
     const fnColumns = functionColumns(fn.name, list(callBody['args'], 'arguments').length, itemDefs ?? (functions.length === 1 ? outerDefs : null), scalarName);
     columns = columns === null || fnColumns === null ? null : [...columns, ...fnColumns];
@@ -178,6 +179,15 @@ function rangeFunction(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceI
   }
   const id = ctx.b.addEntry({ type: 'function', id: ctx.b.nextEntryId(), refname: alias.name ?? firstName, columns });
   return single(id);
+}
+
+/** ROWS FROM (f() AS (a text)): each function's own definition list, or `{}` for none. */
+function rowsFromDefinitions(defs: unknown, ctx: ExprCtx): string[] | null {
+  if (defs === undefined || (isObject(defs) && Object.keys(defs).length === 0)) return null;
+  const { type, body } = unwrap(defs);
+  if (type !== 'List') throw new Unanalysable(`${type} as a column definition list`);
+  checkFields(type, body, F.List);
+  return columnDefinitions(body['items'], ctx);
 }
 
 function columnDefinitions(value: unknown, ctx: ExprCtx): string[] | null {

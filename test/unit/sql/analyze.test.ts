@@ -144,6 +144,8 @@ describe('analyze: select facts', () => {
   it('knows the columns of functions in FROM', () => {
     const f = select(`SELECT * FROM jsonb_each('{}') e, generate_series(1, 2) g, unnest(ARRAY[1]) WITH ORDINALITY AS u(v, n), jsonb_to_record('{}') AS r(a text, b int), unnest(ARRAY[1], ARRAY[2]) m`);
     expect(f.entries.map((e) => (e.type === 'function' ? e.columns : null))).toEqual([['key', 'value'], ['g'], ['v', 'n'], ['a', 'b'], null]);
+    const rowsFrom = select(`SELECT * FROM ROWS FROM (jsonb_to_record('{}') AS (a text), generate_series(1, 2)) WITH ORDINALITY AS r`);
+    expect(rowsFrom.entries.map((e) => e.type === 'function' && [e.refname, e.columns])).toEqual([['r', ['a', 'generate_series', 'ordinality']]]);
   });
 });
 
