@@ -95,7 +95,7 @@ class PolicyGate implements StatementGate {
     const analysis = analyze(sql);
     const admission = await this.evaluate(sql, analysis, []);
     const request = await this.admit(admission, analysis.ok ? analysis.statements.length : 1);
-    return request.executions(analysis.ok ? analysis.statements.length : 1);
+    return request.executions(analysis.ok ? analysis.statements : 1);
   }
 
   parse(_name: string, sql: string): Analysis | Promise<Analysis> {

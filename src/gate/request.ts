@@ -9,6 +9,7 @@ import type { ColumnCatalog } from '../masking/catalog.js';
 import type { Masker, ResultMasker } from '../masking/masker.js';
 import type { QueryFn } from '../upstream/lookups.js';
 import type { Execution, Outcome, SessionControls } from '../session/statement-gate.js';
+import type { StatementFacts } from '../sql/facts.js';
 
 export interface Limits {
   readonly maxRows: number;
@@ -58,8 +59,9 @@ export class Request {
   }
 
   /** One Execution per statement the upstream will answer for this request. */
-  executions(count: number): Execution[] {
-    return Array.from({ length: Math.max(0, count) }, () => new RequestExecution(this));
+  executions(statements: readonly StatementFacts[] | number): Execution[] {
+    if (typeof statements === 'number') return Array.from({ length: Math.max(0, statements) }, () => new RequestExecution(this, undefined));
+    return statements.map((s) => new RequestExecution(this, deallocates(s)));
   }
 
   /** The grant's TTL ran out while the statement was still running. */
@@ -158,7 +160,10 @@ export class Request {
 class RequestExecution implements Execution {
   private masker: ResultMasker | null = null;
 
-  constructor(private readonly request: Request) {}
+  constructor(
+    private readonly request: Request,
+    readonly deallocates: string | null | undefined,
+  ) {}
 
   describe(fields: readonly FieldDescription[] | null): Promise<void> | void {
     const planned = this.request.describe(fields);
@@ -186,4 +191,10 @@ class RequestExecution implements Execution {
   abandon(reason: string): void {
     this.request.abandon(reason);
   }
+}
+
+function deallocates(s: StatementFacts): string | null | undefined {
+  if (s.kind === 'deallocate') return s.name;
+  if (s.kind === 'discard' && s.target === 'all') return null;
+  return undefined;
 }

@@ -6,6 +6,14 @@
 //
 // States: 'ready' (relaying), 'discarding' (a denial in an extended-protocol batch:
 // skip everything up to Sync, as Postgres does after an error), 'closed'.
+//
+// Flow control (flow()): nothing is buffered without bound. Reading from the upstream
+// stops while the client is not taking what we write it (so a slow reader stalls the
+// upstream, as it would stall Postgres); reading from the client stops while a decision
+// is pending, while the upstream is not taking what we forward, and while the client
+// is not reading our answers (a client that pipelines denied statements without
+// reading would otherwise have us queue every error for it). Each pump also stops at
+// the first sign of backlog and resumes on 'drain'.
 import type net from 'node:net';
 import {
   BackendCode,
@@ -25,6 +33,8 @@ import type { BoundPortal, Execution, PreparedStatement, StatementGate } from '.
 
 export interface RelayOptions {
   readonly maxMessageBytes: number;
+  /** Ends the session when it has waited this long for its client; 0 never. */
+  readonly idleTimeoutMs: number;
   readonly expiresAt: number;
   readonly now: () => number;
   readonly onInternalError: (correlationId: string, err: unknown) => void;
@@ -46,6 +56,14 @@ export class Relay {
   // After an execution was failed by the gate, until the next ReadyForQuery.
   private suppressed = false;
   private barrier: Promise<void> | null = null;
+  // Set by drain(): no further client message is read; the session ends with this
+  // error once everything already forwarded has been answered.
+  private drainError: ClientError | null = null;
+  private idleTimer: NodeJS.Timeout | undefined;
+  // Syncs (and simple Queries) forwarded, and ReadyForQuery answers seen: a portal bound
+  // in epoch k is gone once answer k+1 reports an idle transaction state.
+  private syncsSent = 0;
+  private syncsAnswered = 0;
 
   constructor(
     private readonly client: net.Socket,
@@ -60,16 +78,68 @@ export class Relay {
   start(): void {
     this.client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
-    this.client.on('drain', () => this.upstream.resume());
-    this.upstream.on('drain', () => this.client.resume());
+    this.client.on('drain', () => this.resumeAfterDrain());
+    this.upstream.on('drain', () => this.resumeAfterDrain());
     this.client.on('close', () => this.close('client disconnected'));
     this.client.on('error', () => this.close('client connection error'));
     this.upstream.on('close', () => this.upstreamLost());
     this.upstream.on('error', () => this.upstreamLost());
-    this.client.resume();
-    this.upstream.resume();
+    if (this.opts.idleTimeoutMs > 0) this.idleTimer = setTimeout(() => this.idle(), this.opts.idleTimeoutMs);
+    this.flow();
     // Frames the login phase already read past the password message.
     if (this.reader.buffered > 0) this.pumpClient();
+  }
+
+  /** Pauses or resumes each side according to the rules at the top of this file. */
+  private flow(): void {
+    if (this.state === 'closed') return;
+    const clientBacklog = this.client.writableNeedDrain;
+    if (this.upstreamBusy || clientBacklog) this.upstream.pause();
+    else this.upstream.resume();
+    if (this.clientBusy || clientBacklog || this.upstream.writableNeedDrain || this.drainError) this.client.pause();
+    else this.client.resume();
+  }
+
+  private resumeAfterDrain(): void {
+    if (this.state === 'closed') return;
+    this.flow();
+    if (!this.upstreamBusy && this.backend.buffered > 0) this.pumpUpstream();
+    if (!this.clientBusy && this.reader.buffered > 0) this.pumpClient();
+  }
+
+  private get backlogged(): boolean {
+    return this.client.writableNeedDrain || this.upstream.writableNeedDrain;
+  }
+
+  /**
+   * The idle timer fired. Waiting for the upstream (a statement running, a result
+   * streaming to a slow client) or for a decision is not idle; waiting for the client
+   * is. Codes and texts are Postgres's own for idle_session_timeout and
+   * idle_in_transaction_session_timeout.
+   */
+  private idle(): void {
+    if (this.state === 'closed') return;
+    if (this.queue.length > 0 || this.clientBusy || this.upstreamBusy) {
+      this.idleTimer?.refresh();
+      return;
+    }
+    this.terminate(
+      this.txStatus === 'I'
+        ? fatal('57P05', 'terminating connection due to idle-session timeout')
+        : fatal('25P03', 'terminating connection due to idle-in-transaction timeout'),
+    );
+  }
+
+  /** Shutdown: read nothing more from the client, end once what it sent is answered. */
+  drain(err: ClientError): void {
+    if (this.state === 'closed' || this.drainError) return;
+    this.drainError = err;
+    this.flow();
+    this.endIfDrained();
+  }
+
+  private endIfDrained(): void {
+    if (this.drainError && this.queue.length === 0 && !this.clientBusy && !this.upstreamBusy) this.terminate(this.drainError);
   }
 
   /** Ends the session with a FATAL error (revocation, expiry, shutdown). */
@@ -98,6 +168,7 @@ export class Relay {
   // ---- client -> upstream -------------------------------------------------------
 
   private fromClient(chunk: Buffer): void {
+    this.idleTimer?.refresh();
     try {
       this.reader.push(chunk);
     } catch (err) {
@@ -112,13 +183,8 @@ export class Relay {
       const barrier = this.barrier;
       this.barrier = null;
       this.clientBusy = true;
-      this.client.pause();
-      void barrier.finally(() => {
-        this.clientBusy = false;
-        if (this.state === 'closed') return;
-        this.client.resume();
-        this.pumpClient();
-      });
+      this.flow();
+      void barrier.finally(() => this.clientUnblocked());
       return;
     }
     this.upstream.cork();
@@ -126,6 +192,8 @@ export class Relay {
       for (;;) {
         if (this.state === 'closed') return;
         if (this.barrier) return this.pumpClient();
+        // What the client already sent waits in the reader until the backlog drains.
+        if (this.drainError || this.backlogged) return this.flow();
         const frame = this.reader.read();
         if (!frame) return;
         const pending = this.handleClient(frame);
@@ -133,15 +201,8 @@ export class Relay {
           // A decision needs I/O (a lookup, an audit write, an approval): hold further
           // client messages until it is done, so they are decided in order.
           this.clientBusy = true;
-          this.client.pause();
-          pending
-            .catch((err: unknown) => this.deny(err, frame))
-            .finally(() => {
-              this.clientBusy = false;
-              if (this.state === 'closed') return;
-              this.client.resume();
-              this.pumpClient();
-            });
+          this.flow();
+          pending.catch((err: unknown) => this.deny(err, frame)).finally(() => this.clientUnblocked());
           return;
         }
       }
@@ -150,6 +211,14 @@ export class Relay {
     } finally {
       this.upstream.uncork();
     }
+  }
+
+  private clientUnblocked(): void {
+    this.clientBusy = false;
+    if (this.state === 'closed') return;
+    this.flow();
+    this.pumpClient();
+    this.endIfDrained();
   }
 
   /** Returns a promise when the message must wait for I/O before the next one. */
@@ -167,22 +236,31 @@ export class Relay {
           return settle(this.gate.query(msg.sql), (executions) => {
             this.toUpstream(frame.raw);
             this.queue.push({ kind: 'query', executions, index: 0 });
+            this.syncsSent++;
           });
         }
         case 'Parse': {
           this.checkExpiry();
+          // Our map must be exactly what the upstream holds: a decision taken on one text
+          // while the upstream runs another is a bypass. Postgres refuses a named
+          // statement that exists, keeping the old one, so refuse it here first.
+          if (msg.name !== '' && this.statements.has(msg.name)) throw clientError('42P05', `prepared statement "${msg.name}" already exists`);
           return settle(this.gate.parse(msg.name, msg.sql, msg.paramTypes), (analysis) => {
-            this.statements.set(msg.name, { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined });
+            const statement: StatementState = { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined };
+            this.statements.set(msg.name, statement);
             this.toUpstream(frame.raw);
-            this.queue.push({ kind: 'parse' });
+            this.queue.push({ kind: 'parse', failed: () => forget(this.statements, msg.name, statement) });
           });
         }
         case 'Bind': {
           this.checkExpiry();
           const statement = this.statements.get(msg.statement);
           if (!statement) throw clientError('26000', `prepared statement "${msg.statement}" does not exist`);
+          // Same reasoning for portals: a second Bind of a live named portal fails
+          // upstream and the OLD portal (with the old decision's trace) would run.
+          if (msg.portal !== '' && this.portals.has(msg.portal)) throw clientError('42P03', `portal "${msg.portal}" already exists`);
           return settle(this.gate.bind(statement, msg.params, msg.paramFormats), (decision) => {
-            this.portals.set(msg.portal, {
+            const portal: PortalState = {
               name: msg.portal,
               statement,
               params: msg.params,
@@ -191,9 +269,11 @@ export class Relay {
               decision,
               fields: undefined,
               describeSent: false,
-            });
+              epoch: this.syncsSent,
+            };
+            this.portals.set(msg.portal, portal);
             this.toUpstream(frame.raw);
-            this.queue.push({ kind: 'bind' });
+            this.queue.push({ kind: 'bind', failed: () => forget(this.portals, msg.portal, portal) });
           });
         }
         case 'Describe': {
@@ -228,6 +308,7 @@ export class Relay {
         case 'Sync':
           this.toUpstream(frame.raw);
           this.queue.push({ kind: 'sync' });
+          this.syncsSent++;
           return undefined;
         case 'Flush':
           this.toUpstream(frame.raw);
@@ -282,12 +363,13 @@ export class Relay {
   }
 
   private toUpstream(raw: Buffer): void {
-    if (!this.upstream.write(raw)) this.client.pause();
+    if (!this.upstream.write(raw)) this.flow();
   }
 
   // ---- upstream -> client -------------------------------------------------------
 
   private fromUpstream(chunk: Buffer): void {
+    this.idleTimer?.refresh();
     try {
       this.backend.push(chunk);
     } catch (err) {
@@ -302,19 +384,21 @@ export class Relay {
     try {
       for (;;) {
         if (this.state === 'closed') return;
+        if (this.client.writableNeedDrain) return this.flow();
         const frame = this.backend.read();
         if (!frame) return;
         const pending = this.handleUpstream(frame);
         if (pending) {
           this.upstreamBusy = true;
-          this.upstream.pause();
+          this.flow();
           pending
             .catch((err: unknown) => this.fail(err))
             .finally(() => {
               this.upstreamBusy = false;
               if (this.state === 'closed') return;
-              this.upstream.resume();
+              this.flow();
               this.pumpUpstream();
+              this.endIfDrained();
             });
           return;
         }
@@ -369,6 +453,7 @@ export class Relay {
         if (head?.kind === 'query') {
           const execution = head.executions[head.index];
           head.index++;
+          if (execution?.deallocates !== undefined) this.deallocated(execution.deallocates);
           this.finish(execution ? execution.complete(frame.raw, { tag }) : frame.raw, frame.raw, head);
           return undefined;
         }
@@ -391,7 +476,12 @@ export class Relay {
         }
         if (head && head.kind !== 'sync' && head.kind !== 'synthetic') {
           const [failed, ...skipped] = this.queue.failExtended();
-          for (const item of skipped) if (item.kind === 'execute') item.execution.abandon('skipped after an error');
+          if (failed?.kind === 'parse' || failed?.kind === 'bind') failed.failed();
+          for (const item of skipped) {
+            if (item.kind === 'execute') item.execution.abandon('skipped after an error');
+            // Skipped, so never created upstream either.
+            if (item.kind === 'parse' || item.kind === 'bind') item.failed();
+          }
           this.toClient(failed?.kind === 'execute' ? failed.execution.complete(frame.raw, { error }) : frame.raw);
           return this.releaseSynthetic();
         }
@@ -410,9 +500,17 @@ export class Relay {
         this.queue.shift();
         if (head.kind === 'query') this.abandonRest(head, 'not executed');
         this.txStatus = String.fromCharCode(frame.raw[5] ?? 0x49) as TransactionStatus;
+        this.syncsAnswered++;
+        // Outside a transaction block the upstream has dropped every portal bound before
+        // this Sync; later Binds of the same names are new portals.
+        if (this.txStatus === 'I') {
+          for (const [name, portal] of this.portals) if (portal.epoch < this.syncsAnswered) this.portals.delete(name);
+        }
         this.suppressed = false;
         this.toClient(frame.raw);
-        return this.releaseSynthetic();
+        this.releaseSynthetic();
+        this.endIfDrained();
+        return undefined;
       }
       case BackendCode.ParseComplete:
       case BackendCode.BindComplete:
@@ -458,6 +556,15 @@ export class Relay {
     this.suppressed = true;
   }
 
+  private deallocated(name: string | null): void {
+    if (name === null) {
+      this.statements.clear();
+      this.portals.clear();
+    } else {
+      this.statements.delete(name);
+    }
+  }
+
   private abandonRest(head: Extract<Pending, { kind: 'query' }>, reason: string): void {
     for (; head.index < head.executions.length; head.index++) head.executions[head.index]?.abandon(reason);
   }
@@ -468,7 +575,7 @@ export class Relay {
 
   private toClient(raw: Buffer): void {
     if (this.suppressed) return;
-    if (!this.client.write(raw)) this.upstream.pause();
+    if (!this.client.write(raw)) this.flow();
   }
 
   private sendNow(raw: Buffer): void {
@@ -507,6 +614,7 @@ export class Relay {
   private close(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    clearTimeout(this.idleTimer);
     const running = this.queue.length > 0;
     for (const pending of this.queue.drain()) {
       if (pending.kind === 'execute') pending.execution.abandon(reason);
@@ -553,6 +661,13 @@ interface StatementState extends PreparedStatement, Describable {}
 interface PortalState extends BoundPortal, Describable {
   readonly statement: StatementState;
   describeSent: boolean;
+  /** Syncs forwarded before it was bound. */
+  readonly epoch: number;
+}
+
+/** Removes `name` from `map` if it still holds `entry` (a later one may have replaced it). */
+function forget<T>(map: Map<string, T>, name: string, entry: T): void {
+  if (map.get(name) === entry) map.delete(name);
 }
 
 /**

@@ -16,8 +16,9 @@ export interface Describable {
 
 export type Pending =
   | { readonly kind: 'query'; readonly executions: Execution[]; index: number }
-  | { readonly kind: 'parse' }
-  | { readonly kind: 'bind' }
+  // `failed`: the upstream refused it, so the statement or portal it named does not exist.
+  | { readonly kind: 'parse'; readonly failed: () => void }
+  | { readonly kind: 'bind'; readonly failed: () => void }
   | { readonly kind: 'describe'; readonly target: Describable; readonly swallow: boolean }
   | { readonly kind: 'execute'; readonly execution: Execution; readonly fields: () => readonly FieldDescription[] | null; described: boolean }
   | { readonly kind: 'close' }
@@ -32,7 +33,13 @@ export class ResponseQueue {
   private skippingUntilSync = false;
 
   push(item: Pending): void {
-    if (this.skippingUntilSync && item.kind !== 'sync') return;
+    if (this.skippingUntilSync && item.kind !== 'sync') {
+      // The upstream skips it unanswered: it never runs and creates nothing.
+      if (item.kind === 'execute') item.execution.abandon('skipped after an error');
+      else if (item.kind === 'query') for (const e of item.executions) e.abandon('skipped after an error');
+      else if (item.kind === 'parse' || item.kind === 'bind') item.failed();
+      return;
+    }
     if (item.kind === 'sync') this.skippingUntilSync = false;
     this.items.push(item);
   }

@@ -23,6 +23,11 @@ export interface Execution {
   complete(frame: Buffer, outcome: Outcome): Buffer;
   /** It never ran or never finished (an earlier statement failed, the session ended). */
   abandon(reason: string): void;
+  /**
+   * Prepared statements this statement drops upstream when it succeeds (DEALLOCATE name,
+   * DEALLOCATE ALL / DISCARD ALL as null), so the relay forgets them too.
+   */
+  readonly deallocates?: string | null | undefined;
 }
 
 export interface Outcome {
