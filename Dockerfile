@@ -47,6 +47,8 @@ RUN groupadd --system --gid 10001 tracegate \
  && chown tracegate:tracegate /var/lib/tracegate
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The admin web page's static files, which tsc does not copy; read from src/admin/page/.
+COPY src/admin/page ./src/admin/page
 COPY package.json ./
 COPY bin ./bin
 COPY policies ./policies

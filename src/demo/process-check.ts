@@ -15,9 +15,22 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Linux: whether the process has exited and only waits to be reaped by its parent. */
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/PID/stat is "pid (comm) state ...": the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** The process's command line, or undefined when no such process runs. */
 export function commandLineOf(pid: number): string | undefined {
-  if (!Number.isInteger(pid) || pid <= 0 || !isRunning(pid)) return undefined;
+  // A stopped server whose parent (often init, after pg_ctl exited) has not reaped it
+  // yet is a zombie: it holds no port and no files, so it counts as gone.
+  if (!Number.isInteger(pid) || pid <= 0 || !isRunning(pid) || isZombie(pid)) return undefined;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
   } catch {

@@ -4,13 +4,16 @@
 // path an operator uses, written to the state directory for the curious), records how
 // to reach them in the state file `tracegate token` reads, and prints what to try.
 // close() undoes all of it in reverse order; a crash is cleaned up by the next start.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import pino from 'pino';
 import YAML from 'yaml';
+import { DEFAULT_ADMIN_URL } from '../admin/admin-client.js';
 import { parseConfig } from '../config.js';
+import { createLogger } from '../log.js';
 import { startProxy } from '../main.js';
 import { claimStateDir } from './claim-state-dir.js';
 import { createDemoDatabase } from './demo-database.js';
@@ -23,6 +26,8 @@ import { assertPortFree } from './ports.js';
 export interface DemoOptions {
   /** The proxy's loopback port (6432 by default; 0 picks a free one). */
   readonly port: number;
+  /** The admin page's loopback port (8080 by default; 0 picks a free one). */
+  readonly adminPort: number;
   readonly stateDir: string;
   /** Whether stateDir is the default one, so `tracegate token` finds it without a flag. */
   readonly defaultStateDir: boolean;
@@ -65,6 +70,7 @@ function progress(out: (line: string) => void, signal: AbortSignal | undefined) 
 
 function demoConfigYaml(input: {
   proxyPort: number;
+  adminPort: number;
   postgresPort: number;
   database: string;
   user: string;
@@ -85,6 +91,9 @@ function demoConfigYaml(input: {
     },
     oidc: { issuer: input.issuer, audience: AUDIENCE },
     policy: input.policyFile,
+    store: { sqlite: { path: 'audit.db' } },
+    // The demo's `admin` client is in tracegate-admins, `reviewer` in security.
+    admin: { listen: { host: HOST, port: input.adminPort }, adminGroups: ['tracegate-admins'], approverGroups: ['security'] },
     mode: 'enforce',
     log: { level: 'info' },
   };
@@ -114,6 +123,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   try {
     out('tracegate demo: starting (Ctrl-C stops it and removes everything it created)');
     await assertPortFree(HOST, opts.port, 'the proxy port', '--port');
+    await assertPortFree(HOST, opts.adminPort, 'the admin page port', '--admin-port');
 
     const postgresDir = await mkdtemp(join(tmpdir(), 'tracegate-demo-pg-'));
     steps.push({ what: `remove ${postgresDir}`, undo: () => rm(postgresDir, { recursive: true, force: true }) });
@@ -162,6 +172,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
     const configFile = join(stateDir, 'tracegate.yaml');
     const yaml = demoConfigYaml({
       proxyPort: opts.port,
+      adminPort: opts.adminPort,
       postgresPort: postgres.port,
       database: database.database,
       user: database.proxyUser,
@@ -172,18 +183,24 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
     await writeFile(configFile, yaml, { mode: 0o600 });
     const config = parseConfig(yaml, configFile);
 
+    // The policy's keyed-hash masking reads its key from the environment, as it would
+    // in production; a fresh key per run unless the user brought one.
+    process.env['TRACEGATE_MASK_KEY'] ??= randomBytes(24).toString('base64url');
+
     // The proxy's JSON log goes to a file: the terminal is for the instructions.
     const logFile = join(stateDir, 'tracegate.log');
     const destination = pino.destination({ dest: logFile, sync: false, mode: 0o600 });
-    const log = pino({ level: config.log.level }, destination);
+    const log = createLogger({ level: config.log.level, destination });
     steps.push({ what: 'close the log', undo: async () => destination.flushSync() });
 
     const proxy = await timed(
       'starting the proxy',
       () => startProxy(config, { log }),
-      (p) => `proxy on ${p.host}:${p.port}`,
+      (p) => `proxy on ${p.host}:${p.port}, admin page on ${p.admin?.url ?? '(none)'}`,
     );
     steps.push({ what: 'stop the proxy', undo: () => proxy.close() });
+    const { admin } = proxy;
+    if (!admin) throw new Error('the proxy started without its admin server');
 
     state = {
       ...state,
@@ -193,6 +210,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
       audience: issuer.audience,
       clients: issuer.clients.map((c) => ({ clientId: c.clientId, clientSecret: c.clientSecret, groups: [...c.groups] })),
       proxy: { host: proxy.host, port: proxy.port },
+      adminUrl: admin.url,
     };
     opts.signal?.throwIfAborted();
     await writeDemoState(stateDir, state);
@@ -201,7 +219,8 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
     for (const line of demoInstructions({
       proxy: { host: proxy.host, port: proxy.port },
       issuer: issuer.issuer,
-      adminUrl: state.adminUrl,
+      adminUrl: admin.url,
+      defaultAdminUrl: admin.url === DEFAULT_ADMIN_URL,
       command: opts.command,
       tokenArgs: opts.defaultStateDir ? '' : ` --state-dir ${stateDir}`,
       configFile: shown(configFile),

@@ -22,7 +22,8 @@ import { commandLineOf } from '../../src/demo/process-check.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin', 'tracegate.js');
 const BUILT_CLI = join(ROOT, 'dist', 'src', 'cli.js');
-const READY = /tracegate demo is ready/;
+// The ready line comes first and the instructions right after it; the last one printed:
+const READY = /tracegate demo is ready[\s\S]*SELECT email, api_key FROM customers;/;
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -158,7 +159,7 @@ afterAll(async () => {
 });
 
 describe('tracegate demo', () => {
-  const args = ['--port', '0', '--state-dir', stateDir];
+  const args = ['--port', '0', '--admin-port', '0', '--state-dir', stateDir];
   let demo: DemoProcess;
   let output: string;
 
@@ -192,9 +193,7 @@ describe('tracegate demo', () => {
     expect(output).toMatch(/starting PostgreSQL/);
     expect(output).toMatch(/loading 1,000 generated traces/);
     expect(output).toMatch(/starting the proxy/);
-    for (const sql of [DEMO_TRY_STATEMENTS.singleTrace, DEMO_TRY_STATEMENTS.bulkRead, DEMO_TRY_STATEMENTS.highRisk]) {
-      expect(output).toContain(sql);
-    }
+    for (const sql of Object.values(DEMO_TRY_STATEMENTS)) expect(output).toContain(sql);
     const state = readState(stateDir);
     expect(statSync(demoStateFile(stateDir)).mode & 0o777).toBe(0o600);
     expect(state.ready).toBe(true);
@@ -211,6 +210,7 @@ describe('tracegate demo', () => {
     const statements = [
       '\\set VERBOSITY verbose',
       DEMO_TRY_STATEMENTS.singleTrace,
+      DEMO_TRY_STATEMENTS.singleTraceSteps,
       DEMO_TRY_STATEMENTS.bulkRead,
       DEMO_TRY_STATEMENTS.otherAgent,
       DEMO_TRY_STATEMENTS.customers,
@@ -219,10 +219,45 @@ describe('tracegate demo', () => {
     const seen = `${psql.stdout}\n${psql.stderr}`;
     expect(psql.stdout).toContain(WELL_KNOWN_TRACES.agentALow);
     expect(psql.stdout).toContain('(1 row)');
+    expect(psql.stdout).toMatch(/\[redacted:[a-z-]+\]/);
     for (const p of PLANTED) expect(seen, `${p.kind} ${p.needle}`).not.toContain(p.needle);
     // The bulk read, another agent's trace and the customers table: three refusals.
     expect(psql.stderr.match(/ERROR:\s+42501/g), psql.stderr).toHaveLength(3);
     expect(seen).not.toContain('cust_live_');
+  }, 60_000);
+
+  test('the high-risk read waits, and the printed approval command lets it run once', async () => {
+    const psql = spawn('sh', ['-c', printedLine(output, 'PGPASSWORD=')], { cwd: ROOT, env: { ...process.env, PSQLRC: '/dev/null' } });
+    let stdout = '';
+    let stderr = '';
+    psql.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    const requestId = new Promise<string>((found) => {
+      psql.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+        const id = /waiting for approval: request ([0-9a-f-]{36})/.exec(stderr)?.[1];
+        if (id) found(id);
+      });
+    });
+    const done = new Promise<number | null>((exit) => psql.on('exit', exit));
+    psql.stdin.end(`${DEMO_TRY_STATEMENTS.highRisk}\n`);
+    const id = await requestId;
+    expect(stdout).not.toContain(WELL_KNOWN_TRACES.agentAHigh);
+    const approve = sh(printedLine(output, 'TRACEGATE_ADMIN_TOKEN=').replace('REQUEST_ID', id));
+    expect(approve.status, approve.stderr).toBe(0);
+    expect(await done).toBe(0);
+    expect(stdout).toContain(WELL_KNOWN_TRACES.agentAHigh);
+    expect(stdout).toContain('(1 row)');
+  }, 60_000);
+
+  test('the agent example gets its own token with client_credentials and reads one trace', () => {
+    const env = printedLine(output, 'npx tracegate token agent-a').replace('token agent-a', 'token agent-a --env');
+    const agent = sh(`eval "$(${env})" && node examples/agent.mjs ${WELL_KNOWN_TRACES.agentALow}`);
+    expect(agent.status, agent.stderr).toBe(0);
+    expect(agent.stdout).toContain(`trace ${WELL_KNOWN_TRACES.agentALow}`);
+    expect(agent.stdout).toMatch(/\[redacted:[a-z-]+\]/);
+    for (const p of PLANTED) expect(agent.stdout, p.kind).not.toContain(p.needle);
   }, 60_000);
 
   test('Ctrl-C stops everything and removes what it created', async () => {
