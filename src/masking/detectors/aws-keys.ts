@@ -1,0 +1,52 @@
+// AWS credentials. Access key ids are self-identifying (AKIA long-term, ASIA temporary,
+// ABIA/ACCA service-specific, then 16 base32 characters). Secret access keys are 40
+// base64 characters with nothing to recognise them by, so they count only near a hint:
+// "aws" or "secret" within the 100 characters before (an env line, a config file, a
+// pasted credentials file), or as the value of a JSON key that says so. They must also
+// mix upper and lower case, which keeps 40-hex git SHAs out.
+import type { Detector, Match, ScanContext } from '../types.js';
+import { at, eachMatch, isLower, isUpper, wordBounded } from './chars.js';
+
+const ACCESS_KEY = /(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}/g;
+const SECRET_RUN = /[A-Za-z0-9/+]{40,}/g;
+const HINT = /aws|secret/i;
+const HINT_WINDOW = 100;
+
+export const awsAccessKeyDetector: Detector = {
+  kind: 'aws-access-key',
+  scan(s: string, out: Match[]): void {
+    if (s.indexOf('A') < 0) return;
+    eachMatch(ACCESS_KEY, s, (m) => {
+      const end = m.index + m[0].length;
+      if (wordBounded(s, m.index, end)) out.push({ start: m.index, end, kind: 'aws-access-key' });
+    });
+  },
+};
+
+function mixedCase(s: string, start: number, end: number): boolean {
+  let upper = false;
+  let lower = false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    upper ||= isUpper(c);
+    lower ||= isLower(c);
+  }
+  return upper && lower;
+}
+
+export const awsSecretKeyDetector: Detector = {
+  kind: 'aws-secret-key',
+  scan(s: string, out: Match[], ctx: ScanContext): void {
+    const hinted = ctx.hint !== undefined && HINT.test(ctx.hint);
+    if (!hinted && !HINT.test(s)) return;
+    eachMatch(SECRET_RUN, s, (m) => {
+      const start = m.index;
+      const end = start + 40;
+      // Exactly 40: a longer run is some other blob, and '=' padding means base64 data.
+      if (m[0].length !== 40 || at(s, end) === 0x3d || !mixedCase(s, start, end)) return;
+      if (hinted || HINT.test(s.slice(Math.max(0, start - HINT_WINDOW), start))) {
+        out.push({ start, end, kind: 'aws-secret-key' });
+      }
+    });
+  },
+};

@@ -1,0 +1,56 @@
+// Credentials carried by HTTP authentication: "Bearer <token>" anywhere, the value of an
+// Authorization / Proxy-Authorization header in text ("Authorization: Basic dXNl..."),
+// and the value under such a key in JSON ({"authorization": "<token>"}). Only the
+// credential is masked; the scheme word stays so a reader sees what was there.
+// Prose such as "a bearer token" or "Bearer authentication" is left alone: unless a
+// scheme or a header names it, a credential must look random (a digit, mixed case, or
+// 32+ characters).
+import type { Detector, Match, ScanContext } from '../types.js';
+import { eachMatch, isDigit, isLower, isUpper } from './chars.js';
+
+const TOKEN = '[A-Za-z0-9\\-._~+/]+=*';
+const SCHEMES = 'bearer|basic|token|digest|negotiate|apikey|api-key|dpop';
+const PROBE = /bearer|authorization/i;
+const BEARER = new RegExp(`\\bbearer\\s+(${TOKEN})`, 'gi');
+const HEADER = new RegExp(`\\b(?:proxy-)?authorization["']?\\s*[:=]\\s*["']?(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'gi');
+const VALUE = new RegExp(`^\\s*(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'i');
+const AUTH_KEY = /^(?:proxy-)?authorization$/i;
+
+function looksRandom(tok: string): boolean {
+  if (tok.length >= 32) return true;
+  let digit = false;
+  let upper = false;
+  let lower = false;
+  for (let i = 0; i < tok.length; i++) {
+    const c = tok.charCodeAt(i);
+    digit ||= isDigit(c);
+    upper ||= isUpper(c);
+    lower ||= isLower(c);
+  }
+  return digit || (upper && lower);
+}
+
+/** `raw` (the credential) ends the match; `explicit` when a header or scheme names it. */
+function push(out: Match[], m: RegExpExecArray, raw: string, explicit: boolean): void {
+  let tok = raw;
+  // A sentence-ending dot is punctuation; token68 ends in letters, digits or '='.
+  while (tok.endsWith('.')) tok = tok.slice(0, -1);
+  if (tok.length < (explicit ? 4 : 8) || (!explicit && !looksRandom(tok))) return;
+  const start = m.index + m[0].length - raw.length;
+  out.push({ start, end: start + tok.length, kind: 'bearer-token' });
+}
+
+export const bearerTokenDetector: Detector = {
+  kind: 'bearer-token',
+  scan(s: string, out: Match[], ctx: ScanContext): void {
+    if (ctx.hint !== undefined && AUTH_KEY.test(ctx.hint)) {
+      const m = VALUE.exec(s);
+      if (m) push(out, m, m[2] ?? '', true);
+    }
+    if (!PROBE.test(s)) return;
+    // "Bearer x" in prose is a cue only when x looks random; after "Authorization:" a
+    // named scheme is cue enough.
+    eachMatch(BEARER, s, (m) => push(out, m, m[1] ?? '', false));
+    eachMatch(HEADER, s, (m) => push(out, m, m[2] ?? '', m[1] !== undefined));
+  },
+};

@@ -1,0 +1,359 @@
+// One pass over a field's raw UTF-8 bytes that says which detectors could possibly fire,
+// before the bytes are even decoded to a string. Most rows of a trace result contain
+// nothing to mask; for them this pass is the whole cost of masking, so the loop does
+// one table lookup per byte and real work only at rare bytes and inside digit runs.
+//
+// Each trigger is a NECESSARY condition of its detectors, read off their patterns (a
+// hit the detector would report always sets its bit), never a heuristic:
+//   email        an '@'
+//   jwt          "eyJ" after a non-token byte (the detector's boundary)
+//   vendors      their prefix after a non-token byte: openai "sk-", anthropic "sk-ant-",
+//                stripe "sk_"/"rk_"/"whsec_", github "gh?_"/"github_", gitlab "gl...-",
+//                slack "xox?-"/"xapp-" or "hooks.slack.com/"
+//   awsAccess    "AKIA", "ASIA", "ABIA" or "ACCA"
+//   awsSecret    a run of [A-Za-z0-9/+] of 40+ holding a capital letter (the secret
+//                mixes case) with "aws" or "secret" (any case) shortly before it
+//   privateKey   "PRIV" (of PRIVATE KEY)
+//   bearer       "bearer" or "authoriz" in any case
+//   phone, card, ipv4   a run of digits and " .()+-" starting with a digit, '+' or '(',
+//                as detectors/number-runs.ts has it (every such hit lies inside one),
+//                holding: phone, digit groups of 3, 3, 4 in a row, or a '+' and 8+
+//                digits, or a 2-5 digit group starting with 0 and 9+ digits from it;
+//                card, 13+ digits; ipv4, 3 dots. A first group glued to a letter
+//                ("a456-...") is not counted: no hit may start after a letter or digit
+//   ipv6         "::", or 6+ colons in one run of hex digits, ':' and '.', found at a
+//                colon between two hex digits (every colon of a full form is)
+//   iban         an IBAN country code, then two digits
+// Column and key hints (an "authorization" column) are added by the caller.
+// Escapes: the scanner reads "\n", "\"", "\\" ... as two spaces, so here their letter is
+// skipped and separates runs too; "\u" and "\/" stand for any character: every bit.
+import type { NumberRun } from './detectors/number-runs.js';
+
+export const Trigger = {
+  email: 1 << 0,
+  jwt: 1 << 1,
+  openai: 1 << 2,
+  awsAccess: 1 << 3,
+  awsSecret: 1 << 4,
+  privateKey: 1 << 5,
+  bearer: 1 << 6,
+  phone: 1 << 7,
+  card: 1 << 8,
+  ipv4: 1 << 9,
+  ipv6: 1 << 10,
+  iban: 1 << 11,
+  anthropic: 1 << 12,
+  stripe: 1 << 13,
+  github: 1 << 14,
+  gitlab: 1 << 15,
+  slack: 1 << 16,
+  all: (1 << 17) - 1,
+} as const;
+
+/** What a prefilter pass hands the scanner: the bits, and the digit runs it measured. */
+export interface ScanHints {
+  readonly triggers: number;
+  /** Qualifying digit runs as UTF-16 ranges, or null when the scanner must find them. */
+  readonly runs: readonly NumberRun[] | null;
+}
+
+export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
+
+const DIGIT = 1;
+const NUM = 2; // continues a number run: [0-9 .()+-]
+const NUM_START = 4; // starts one: [0-9+(]
+const CHECK = 8; // a byte with a check of its own
+const TOKEN = 16; // [A-Za-z0-9_-]: what a token boundary must not be
+const HEX = 32; // [0-9A-Fa-f]
+const ADDR = 64; // [0-9A-Fa-f:.]
+const B64 = 128; // [A-Za-z0-9/+]
+
+const CLASS = new Uint8Array(256);
+function mark(chars: string, flag: number): void {
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i);
+    CLASS[c] = (CLASS[c] as number) | flag;
+  }
+}
+const UPPERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+mark('0123456789', DIGIT | NUM | NUM_START | TOKEN | HEX | ADDR | B64);
+mark(' .()+-', NUM);
+mark('+(', NUM_START);
+mark(UPPERS + 'abcdefghijklmnopqrstuvwxyz_-', TOKEN);
+mark(UPPERS + 'abcdefghijklmnopqrstuvwxyz/+', B64);
+mark('ABCDEFabcdef', HEX | ADDR);
+mark(':.', ADDR);
+mark(UPPERS + '@\\:/-_bz', CHECK);
+
+function at(b: Uint8Array, i: number, start: number, end: number): number {
+  return i >= start && i < end ? (b[i] as number) : -1;
+}
+
+function lower(c: number): number {
+  return c | 0x20;
+}
+
+/** Bytes [i, i + lit.length) equal `lit` (lowercased first when `caseless`). */
+function isAt(b: Uint8Array, i: number, start: number, end: number, lit: string, caseless: boolean): boolean {
+  if (i < start || i + lit.length > end) return false;
+  for (let k = 0; k < lit.length; k++) {
+    const c = b[i + k] as number;
+    if ((caseless ? lower(c) : c) !== lit.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function has(b: Uint8Array, i: number, start: number, end: number, flag: number): boolean {
+  const c = at(b, i, start, end);
+  return c >= 0 && ((CLASS[c] as number) & flag) !== 0;
+}
+
+// Nothing token-like before p, or an escape letter ("\nsk-..."): counted as a boundary.
+function boundary(b: Uint8Array, p: number, start: number, end: number): boolean {
+  return !has(b, p - 1, start, end, TOKEN) || at(b, p - 2, start, end) === 0x5c;
+}
+
+/** The vendor whose prefix ends with the '-' or '_' at i, as its trigger bit (or 0). */
+function vendorAt(b: Uint8Array, i: number, start: number, end: number): number {
+  if (b[i] === 0x2d) {
+    if (isAt(b, i - 2, start, end, 'sk', false) && boundary(b, i - 2, start, end)) {
+      return isAt(b, i + 1, start, end, 'ant-', false) ? Trigger.anthropic : Trigger.openai;
+    }
+    if (isAt(b, i - 4, start, end, 'xox', false) || isAt(b, i - 4, start, end, 'xapp', false)) {
+      return boundary(b, i - 4, start, end) ? Trigger.slack : 0;
+    }
+    // gl + 2 to 5 lowercase letters (glpat-, gldt-, glagent-, ...)
+    let p = i;
+    while (p > start && p > i - 8 && (b[p - 1] as number) >= 0x61 && (b[p - 1] as number) <= 0x7a) p--;
+    return i - p >= 4 && isAt(b, p, start, end, 'gl', false) && boundary(b, p, start, end) ? Trigger.gitlab : 0;
+  }
+  if (isAt(b, i - 2, start, end, 'sk', false) || isAt(b, i - 2, start, end, 'rk', false)) {
+    return boundary(b, i - 2, start, end) ? Trigger.stripe : 0;
+  }
+  if (isAt(b, i - 5, start, end, 'whsec', false)) return boundary(b, i - 5, start, end) ? Trigger.stripe : 0;
+  if (isAt(b, i - 6, start, end, 'github', false)) return boundary(b, i - 6, start, end) ? Trigger.github : 0;
+  const v = at(b, i - 1, start, end);
+  const ghKind = v === 0x70 || v === 0x6f || v === 0x75 || v === 0x73 || v === 0x72; // p o u s r
+  return ghKind && isAt(b, i - 3, start, end, 'gh', false) && boundary(b, i - 3, start, end) ? Trigger.github : 0;
+}
+
+/**
+ * Bits a column name or JSON key adds: some detectors fire on a value because of the
+ * name it sits under (an "authorization" column, a "private_key_id", "aws_secret").
+ */
+export function hintTriggers(hint: string | undefined): number {
+  if (hint === undefined) return 0;
+  let t = 0;
+  if (/authorization/i.test(hint)) t |= Trigger.bearer;
+  if (/private_key/i.test(hint)) t |= Trigger.privateKey;
+  if (/aws|secret/i.test(hint)) t |= Trigger.awsSecret;
+  return t;
+}
+
+// Two capitals that are an IBAN country code (detectors/iban.ts has the lengths).
+const IBAN_COUNTRIES = new Set(
+  'AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO OM PK PL PS QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE'
+    .split(' ')
+    .map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)),
+);
+
+const HINT_WINDOW_BYTES = 400; // the detector looks 100 characters back: 400 bytes at most
+
+const HINT_WORD = /aws|secret/i;
+
+/** "aws" or "secret", any case, in bytes [from, to): one native regex test, not a loop. */
+function hintWordIn(b: Buffer, from: number, to: number): boolean {
+  return HINT_WORD.test(b.toString('latin1', from, to));
+}
+
+/** A digit run's bits: see the module comment for each condition. */
+function numberRunBits(digits: number, dots: number, plus: boolean, zeroAt: number, threeThreeFour: boolean): number {
+  let t = 0;
+  if (digits >= 13) t |= Trigger.card;
+  if (threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9)) t |= Trigger.phone;
+  if (dots >= 3) t |= Trigger.ipv4;
+  return t;
+}
+
+/**
+ * The checks anchored on rare bytes (capitals, '@', ':', '-', '_', '/', 'b', 'z'), kept
+ * out of the main loop so that loop stays small enough for V8 to keep in registers.
+ */
+class RareBytes {
+  // Ends of the last address and base64 runs measured, so no run is measured twice.
+  private addrEnd: number;
+  private b64End: number;
+
+  constructor(start: number) {
+    this.addrEnd = start;
+    this.b64End = start;
+  }
+
+  at(b: Buffer, i: number, start: number, end: number): number {
+    const c = b[i] as number;
+    if (c >= 0x41 && c <= 0x5a) {
+      let t = upperAt(b, i, start, end);
+      if (i >= this.b64End) {
+        let p = i;
+        while (p > start && (CLASS[b[p - 1] as number] as number) & B64) p--;
+        let q = i + 1;
+        while (q < end && (CLASS[b[q] as number] as number) & B64) q++;
+        // The secret detector also needs its hint word shortly before the run.
+        if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) t |= Trigger.awsSecret;
+        this.b64End = q;
+      }
+      return t;
+    }
+    switch (c) {
+      case 0x40: // @
+        return Trigger.email;
+      case 0x3a: // :
+        return this.colon(b, i, start, end);
+      case 0x2d: // -
+      case 0x5f: // _
+        return vendorAt(b, i, start, end);
+      case 0x2f: // /
+        return isAt(b, i - 15, start, end, 'hooks.slack.com', false) ? Trigger.slack : 0;
+      case 0x62: // b of bearer
+        return isAt(b, i + 1, start, end, 'earer', true) ? Trigger.bearer : 0;
+      case 0x7a: // z of authoriz
+        return isAt(b, i - 7, start, end, 'authori', true) ? Trigger.bearer : 0;
+      default:
+        return 0;
+    }
+  }
+
+  private colon(b: Buffer, i: number, start: number, end: number): number {
+    // Most colons follow a JSON key's closing quote.
+    if (i > start && b[i - 1] === 0x22) return 0;
+    if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
+    if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
+    let p = i;
+    while (p > start && (CLASS[b[p - 1] as number] as number) & ADDR) p--;
+    let colons = 0;
+    let q = p;
+    for (; q < end && (CLASS[b[q] as number] as number) & ADDR; q++) if (b[q] === 0x3a) colons++;
+    this.addrEnd = q;
+    return colons >= 6 ? Trigger.ipv6 : 0;
+  }
+}
+
+/**
+ * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
+ * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
+ * are ASCII, which the caller checks.
+ */
+export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[]): number {
+  let t = 0;
+  // The current digit run, in locals (an object here costs more than the rest).
+  let inNum = false;
+  let runStart = 0;
+  let allDigits = 0; // every digit, as findNumberRuns counts
+  let digits = 0; // digits a hit may hold: not those of a first group glued to a letter
+  let dots = 0;
+  let plus = false;
+  let zeroAt = -1; // digits before the first 2-5 digit group starting with 0
+  let group = 0;
+  let groupZero = false;
+  let glued = false;
+  let prev1 = 0;
+  let prev2 = 0;
+  let threeThreeFour = false;
+  const marks = new RareBytes(start);
+  // One step past the end, with byte 0 (no class), so the last run ends like any other.
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? (b[i] as number) : 0;
+    const f = CLASS[c] as number;
+    if (inNum) {
+      if (f & DIGIT) {
+        if (group === 0) groupZero = c === 0x30;
+        group++;
+        continue;
+      }
+      if (group > 0) {
+        allDigits += group;
+        if (glued) {
+          glued = false;
+        } else {
+          if (group === 4 && prev1 === 3 && prev2 === 3) threeThreeFour = true;
+          if (groupZero && group >= 2 && group <= 5 && zeroAt < 0) zeroAt = digits;
+          digits += group;
+          prev2 = prev1;
+          prev1 = group;
+        }
+        group = 0;
+      }
+      if (f & NUM) {
+        if (c === 0x2e) dots++;
+        else if (c === 0x2b) plus = true;
+        continue;
+      }
+      const bits = numberRunBits(digits, dots, plus, zeroAt, threeThreeFour);
+      if (bits !== 0) {
+        t |= bits;
+        runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots });
+      }
+      inNum = false;
+    }
+    if ((f & (NUM_START | CHECK)) === 0) continue;
+    if (f & NUM_START) {
+      inNum = true;
+      runStart = i;
+      allDigits = digits = dots = prev1 = prev2 = 0;
+      zeroAt = -1;
+      threeThreeFour = false;
+      plus = c === 0x2b;
+      group = f & DIGIT ? 1 : 0;
+      groupZero = c === 0x30;
+      // Glued: a letter right before (not an escape's letter, which the scanner blanks).
+      const p1 = at(b, i - 1, start, end);
+      const p2 = at(b, i - 2, start, end);
+      glued = isLetter(p1) && p2 !== 0x5c;
+      if (f & DIGIT && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
+        t |= Trigger.iban;
+      }
+      continue;
+    }
+    if (c === 0x5c) {
+      const e = at(b, i + 1, start, end);
+      if (e === 0x75 || e === 0x2f) return Trigger.all;
+      // n r t b f " \ : a JSON escape, read as spaces by the scanner.
+      if (e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c) i++;
+      continue;
+    }
+    t |= marks.at(b, i, start, end);
+  }
+  return t;
+}
+
+function isDigitByte(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isUpper(c: number): boolean {
+  return c >= 0x41 && c <= 0x5a;
+}
+
+function isLetter(c: number): boolean {
+  return isUpper(c) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** Checks anchored on a capital letter: AKIA.., eyJ, PRIV, BEARER, AUTHORIZ. */
+function upperAt(b: Uint8Array, i: number, start: number, end: number): number {
+  switch (b[i]) {
+    case 0x41: // A
+      return isAt(b, i, start, end, 'AKIA', false) || isAt(b, i, start, end, 'ASIA', false) || isAt(b, i, start, end, 'ABIA', false) || isAt(b, i, start, end, 'ACCA', false)
+        ? Trigger.awsAccess
+        : 0;
+    case 0x4a: // J
+      return isAt(b, i - 2, start, end, 'ey', false) && boundary(b, i - 2, start, end) ? Trigger.jwt : 0;
+    case 0x56: // V
+      return isAt(b, i - 3, start, end, 'PRI', false) ? Trigger.privateKey : 0;
+    case 0x42: // B
+      return isAt(b, i + 1, start, end, 'earer', true) ? Trigger.bearer : 0;
+    case 0x5a: // Z
+      return isAt(b, i - 7, start, end, 'authori', true) ? Trigger.bearer : 0;
+    default:
+      return 0;
+  }
+}

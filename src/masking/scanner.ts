@@ -1,0 +1,132 @@
+// Runs the enabled detectors over one string and turns their hits into a masked string.
+// Hits may overlap (an email inside a bearer token, a PEM that is also a GCP key): they
+// are merged into one range named by the first-starting, longest, most specific hit, so
+// a masked range always covers everything any detector flagged.
+//
+// Escapes. Text with backslashes is scanned as it reads, not only as it is written:
+//   - "\n", "\t", "\"", "\\" ... are replaced by two spaces in a same-length copy, so
+//     "\nsk-ant-..." has a boundary before the key and positions need no mapping; no
+//     detector starts or ends a hit on a space, so a hit never splits an escape;
+//   - "\u0040" or "\/" (which stand for characters a secret is made of) make the text be
+//     decoded fully (json-unescape.ts) and hits mapped back, onto escape boundaries.
+// JSON documents are scanned that way only; plain text is scanned as written too, since
+// there a backslash may be just a character.
+import { findNumberRuns, type NumberRun } from './detectors/number-runs.js';
+import { DETECTOR_PRIORITY, TRIGGER_OF } from './detectors/registry.js';
+import { unescapeJsonText } from './json-unescape.js';
+import { SCAN_ALL, type ScanHints } from './prefilter.js';
+import { markerFor, type Detector, type Match, type ScanContext } from './types.js';
+
+function byPosition(a: Match, b: Match): number {
+  return a.start - b.start || b.end - a.end || DETECTOR_PRIORITY[a.kind] - DETECTOR_PRIORITY[b.kind];
+}
+
+/** Sorted, non-overlapping ranges; adjacent hits stay separate, overlapping ones merge. */
+export function resolveMatches(hits: Match[]): Match[] {
+  if (hits.length <= 1) return hits;
+  hits.sort(byPosition);
+  const out: Match[] = [];
+  let cur = hits[0] as Match;
+  for (let i = 1; i < hits.length; i++) {
+    const h = hits[i] as Match;
+    if (h.start < cur.end) {
+      if (h.end > cur.end) cur = { start: cur.start, end: h.end, kind: cur.kind };
+    } else {
+      out.push(cur);
+      cur = h;
+    }
+  }
+  out.push(cur);
+  return out;
+}
+
+/** `s` with each (sorted, disjoint) range replaced by its kind's marker. */
+export function replaceMatches(s: string, matches: readonly Match[]): string {
+  if (matches.length === 0) return s;
+  let out = '';
+  let from = 0;
+  for (const m of matches) {
+    out += s.slice(from, m.start) + markerFor(m.kind);
+    from = m.end;
+  }
+  return out + s.slice(from);
+}
+
+/** True when some escape in `s` (from the first backslash at `bs`) is \u or \/. */
+function hasCharEscape(s: string, bs: number): boolean {
+  for (let i = bs; i >= 0; i = s.indexOf('\\', i + 2)) {
+    const c = s.charCodeAt(i + 1);
+    if (c === 0x75 || c === 0x2f) return true;
+  }
+  return false;
+}
+
+const SIMPLE_ESCAPE = /\\[nrtbf"\\]/g;
+
+class ScanState implements ScanContext {
+  constructor(
+    private readonly s: string,
+    readonly hint: string | undefined,
+    private runs: readonly NumberRun[] | null,
+  ) {}
+
+  numberRuns(): readonly NumberRun[] {
+    this.runs ??= findNumberRuns(this.s);
+    return this.runs;
+  }
+}
+
+export class Scanner {
+  readonly detectors: readonly Detector[];
+  /** The prefilter bits any enabled detector listens to. */
+  readonly triggers: number;
+  private readonly bits: readonly number[];
+
+  constructor(detectors: readonly Detector[]) {
+    this.detectors = detectors;
+    this.bits = detectors.map((d) => TRIGGER_OF[d.kind]);
+    this.triggers = this.bits.reduce((a, b) => a | b, 0);
+  }
+
+  get enabled(): boolean {
+    return this.detectors.length > 0;
+  }
+
+  /** Resolved hits in `s` exactly as written, by the detectors a prefilter pass allows. */
+  find(s: string, hint?: string, hints: ScanHints = SCAN_ALL): Match[] {
+    const hits: Match[] = [];
+    if (s.length === 0) return hits;
+    const ctx = new ScanState(s, hint, hints.runs);
+    const ds = this.detectors;
+    const triggers = hints.triggers;
+    for (let i = 0; i < ds.length; i++) if (triggers & (this.bits[i] as number)) (ds[i] as Detector).scan(s, hits, ctx);
+    return resolveMatches(hits);
+  }
+
+  /**
+   * Resolved hits in `s` read with its escapes (see the module comment), as ranges of
+   * `s` that never split an escape. With `asWritten`, hits in the raw text are added.
+   */
+  findEscaped(s: string, hint: string | undefined, asWritten: boolean, hints: ScanHints = SCAN_ALL): Match[] {
+    const bs = s.indexOf('\\');
+    if (bs < 0) return this.find(s, hint, hints);
+    const hits: Match[] = [];
+    if (hasCharEscape(s, bs)) {
+      const u = unescapeJsonText(s);
+      if (u !== null) {
+        // Decoded positions differ from the prefilter's: runs are found anew.
+        for (const m of this.find(u.text, hint, SCAN_ALL)) hits.push({ start: u.map[m.start] as number, end: u.map[m.end] as number, kind: m.kind });
+      }
+    } else {
+      for (const m of this.find(s.replace(SIMPLE_ESCAPE, '  '), hint, hints)) hits.push(m);
+    }
+    if (asWritten) for (const m of this.find(s, hint, hints)) hits.push(m);
+    return resolveMatches(hits);
+  }
+
+  /** Plain text masked by every enabled detector; the same string when nothing matched. */
+  maskText(s: string, hint?: string, hints: ScanHints = SCAN_ALL): string {
+    if (this.detectors.length === 0) return s;
+    return replaceMatches(s, this.findEscaped(s, hint, true, hints));
+  }
+}

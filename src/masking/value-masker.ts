@@ -1,0 +1,237 @@
+// Detector masking of one typed value, in text or binary result format, by the value's
+// kind (pg-types.ts). Builds, once per result column, the function the row masker calls
+// per field; a column whose values never need looking at gets no function at all.
+//
+// A field function returns new bytes, null (the field becomes SQL NULL), or undefined
+// (unchanged: the relay keeps the original bytes). Strings and JSON are masked in place
+// with markers; values whose type would not parse a marker (int8, numeric, inet, bytea,
+// binary values of unknown layout) become NULL when a detector fires on them.
+import { maskArrayText } from './array-text.js';
+import { MALFORMED, maskBinaryArray, maskBinaryRecord } from './binary-composites.js';
+import { int8Text, numericText } from './binary-scalars.js';
+import { maskJsonDocument, type PathRule } from './json-masker.js';
+import { ARRAY_ELEMENT, Oid, valueKind } from './pg-types.js';
+import type { NumberRun } from './detectors/number-runs.js';
+import { hintTriggers, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
+import { maskRecordText } from './record-text.js';
+import type { Scanner } from './scanner.js';
+
+export type FieldMask = (buf: Buffer, start: number, end: number) => Buffer | null | undefined;
+export type TextMask = (text: string) => string | null | undefined;
+
+/** Arrays of records of arrays...: deeper than this, a value is NULL rather than walked. */
+const MAX_DEPTH = 8;
+const JSONB_VERSION = 1;
+const EMPTY: readonly PathRule[] = [];
+
+function looksLikeJson(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x7b || c === 0x5b) return true;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return false;
+}
+
+function utf8(buf: Buffer, start: number, end: number): string {
+  return buf.toString('utf8', start, end);
+}
+
+/** Runs a text mask on a field's UTF-8 bytes; undefined when the text did not change. */
+function onText(mask: TextMask): FieldMask {
+  return (buf, start, end) => {
+    const r = mask(utf8(buf, start, end));
+    return r === undefined || r === null ? r : Buffer.from(r, 'utf8');
+  };
+}
+
+function jsonbBytes(text: string): Buffer {
+  const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));
+  out[0] = JSONB_VERSION;
+  out.write(text, 1, 'utf8');
+  return out;
+}
+
+export class ValueMasker {
+  readonly scanner: Scanner;
+  private readonly ipv4: boolean;
+  private readonly ipv6: boolean;
+
+  constructor(scanner: Scanner) {
+    this.scanner = scanner;
+    this.ipv4 = scanner.detectors.some((d) => d.kind === 'ipv4');
+    this.ipv6 = scanner.detectors.some((d) => d.kind === 'ipv6');
+  }
+
+  /**
+   * Text (a string column, an error message): masked as JSON when it is JSON, else as
+   * prose. `triggers` narrows the detectors to those a prefilter pass allows.
+   */
+  maskString(s: string, hint?: string, hints: ScanHints = SCAN_ALL): string {
+    if (!this.scanner.enabled) return s;
+    if (looksLikeJson(s)) {
+      const r = maskJsonDocument(s, this.scanner, EMPTY, hints);
+      if (r !== null) return r;
+    }
+    return this.scanner.maskText(s, hint, hints);
+  }
+
+  /** A json/jsonb document, with column-rule paths; text that is not JSON is masked as prose. */
+  maskJson(s: string, rules: readonly PathRule[], hints: ScanHints = SCAN_ALL): string {
+    return maskJsonDocument(s, this.scanner, rules, hints) ?? this.scanner.maskText(s, undefined, hints);
+  }
+
+  /**
+   * Decodes a field after a prefilter pass over its bytes, limited to the enabled
+   * detectors; null when no detector can fire, and the field need not be decoded at all.
+   */
+  private prefiltered(buf: Buffer, start: number, end: number, hint: string | undefined): { text: string; hints: ScanHints } | null {
+    const runs: NumberRun[] = [];
+    const triggers = (prefilter(buf, start, end, runs) | hintTriggers(hint)) & this.scanner.triggers;
+    if (triggers === 0) return null;
+    const text = utf8(buf, start, end);
+    // The prefilter's run offsets are byte offsets: string positions only for ASCII.
+    return { text, hints: { triggers, runs: text.length === end - start ? runs : null } };
+  }
+
+  /** The per-field function for a column of this type and format, or null to relay untouched. */
+  fieldMask(typeOid: number, format: 0 | 1, hint: string | undefined): FieldMask | null {
+    return this.mask(typeOid, format, hint, 0);
+  }
+
+  private hits(text: string): boolean {
+    return this.scanner.find(text).length > 0;
+  }
+
+  private inetEnabled(isV6: boolean): boolean {
+    return isV6 ? this.ipv6 : this.ipv4;
+  }
+
+  /** Masks the text form of a value (text format, or an element of a text-format array). */
+  textMask(typeOid: number, hint: string | undefined, depth: number): TextMask | null {
+    if (!this.scanner.enabled) return null;
+    if (depth > MAX_DEPTH) return () => null;
+    switch (valueKind(typeOid)) {
+      case 'safe':
+        return null;
+      case 'string':
+      case 'other':
+        return (t) => {
+          const r = this.maskString(t, hint);
+          return r === t ? undefined : r;
+        };
+      case 'json':
+      case 'jsonb':
+        return (t) => {
+          const r = this.maskJson(t, EMPTY);
+          return r === t ? undefined : r;
+        };
+      case 'number':
+        return (t) => (this.hits(t) ? null : undefined);
+      case 'inet':
+        if (!this.ipv4 && !this.ipv6) return null;
+        // An inet value is an address through and through: no need to scan it.
+        return (t) => (this.inetEnabled(t.includes(':')) ? null : undefined);
+      case 'bytes':
+        return (t) => {
+          const raw = t.startsWith('\\x') ? Buffer.from(t.slice(2), 'hex').toString('utf8') : t;
+          return this.hits(raw) ? null : undefined;
+        };
+      case 'record':
+        return (t) => {
+          const r = maskRecordText(t, (f) => {
+            const m = this.maskString(f);
+            return m === f ? undefined : m;
+          });
+          if (r === null) return this.maskString(t);
+          return r === t ? undefined : r;
+        };
+      case 'array': {
+        const elem = this.textMask(ARRAY_ELEMENT.get(typeOid) ?? Oid.unknown, hint, depth + 1);
+        if (elem === null) return null;
+        return (t) => {
+          const r = maskArrayText(t, elem);
+          // Not the array_out form we read: mask it in place as text, the markers never
+          // contain a delimiter.
+          if (r === null) return this.maskString(t);
+          return r === t ? undefined : r;
+        };
+      }
+    }
+  }
+
+  // The hot paths: string and JSON columns, in either format, prefiltered on the bytes.
+  private stringField(hint: string | undefined): FieldMask {
+    return (buf, start, end) => {
+      const p = this.prefiltered(buf, start, end, hint);
+      if (p === null) return undefined;
+      const r = this.maskString(p.text, hint, p.hints);
+      return r === p.text ? undefined : Buffer.from(r, 'utf8');
+    };
+  }
+
+  private jsonField(binaryJsonb: boolean): FieldMask {
+    return (buf, start, end) => {
+      let from = start;
+      if (binaryJsonb) {
+        // Only version 1 is defined; a layout we cannot read is not relayed.
+        if (end - start < 1 || buf[start] !== JSONB_VERSION) return null;
+        from++;
+      }
+      const p = this.prefiltered(buf, from, end, undefined);
+      if (p === null) return undefined;
+      const r = this.maskJson(p.text, EMPTY, p.hints);
+      if (r === p.text) return undefined;
+      return binaryJsonb ? jsonbBytes(r) : Buffer.from(r, 'utf8');
+    };
+  }
+
+  private mask(typeOid: number, format: 0 | 1, hint: string | undefined, depth: number): FieldMask | null {
+    if (!this.scanner.enabled) return null;
+    const kind = valueKind(typeOid);
+    // Strings and json are the same bytes in both formats; jsonb differs by a version byte.
+    if (kind === 'string') return this.stringField(hint);
+    if (kind === 'json' || kind === 'jsonb') return this.jsonField(kind === 'jsonb' && format === 1);
+    if (format === 0) {
+      const t = this.textMask(typeOid, hint, depth);
+      return t === null ? null : onText(t);
+    }
+    if (depth > MAX_DEPTH) return () => null;
+    switch (kind) {
+      case 'safe':
+        return null;
+      case 'number':
+        return (buf, start, end) => {
+          const t = typeOid === Oid.int8 ? int8Text(buf, start, end) : numericText(buf, start, end);
+          return t === null || this.hits(t) ? null : undefined;
+        };
+      case 'inet':
+        if (!this.ipv4 && !this.ipv6) return null;
+        // inet_send: family 2 (PGSQL_AF_INET) or 3 (PGSQL_AF_INET6), bits, is_cidr, length, bytes.
+        return (buf, start, end) => (end - start < 1 || this.inetEnabled(buf[start] !== 2) ? null : undefined);
+      case 'bytes':
+      case 'other':
+        return (buf, start, end) => (this.hits(utf8(buf, start, end)) ? null : undefined);
+      case 'array':
+      case 'record': {
+        const elem = ARRAY_ELEMENT.get(typeOid);
+        if (elem !== undefined && valueKind(elem) === 'safe') return null;
+        // Element masks by element OID, built on first use: a record mixes types.
+        const masks = new Map<number, FieldMask | null>();
+        const each = (oid: number, b: Buffer, s: number, e: number): Buffer | null | undefined => {
+          let m = masks.get(oid);
+          if (m === undefined) {
+            m = this.mask(oid, 1, hint, depth + 1);
+            masks.set(oid, m);
+          }
+          return m === null ? undefined : m(b, s, e);
+        };
+        const walk = elem !== undefined ? maskBinaryArray : maskBinaryRecord;
+        return (buf, start, end) => {
+          const r = walk(buf, start, end, each);
+          return r === MALFORMED ? null : r;
+        };
+      }
+    }
+  }
+}
