@@ -5,12 +5,13 @@
 #     -v "$PWD/tracegate.yaml:/etc/tracegate/tracegate.yaml:ro" \
 #     -v "$PWD/policy.yaml:/etc/tracegate/policy.yaml:ro" \
 #     -v "$PWD/tls:/etc/tracegate/tls:ro" \
+#     -v "$PWD/upstream-password:/run/secrets/tracegate-upstream-password:ro" \
 #     -v tracegate-data:/var/lib/tracegate \
-#     -e TRACEGATE_UPSTREAM_PASSWORD -e TRACEGATE_MASK_KEY \
+#     -e TRACEGATE_MASK_KEY \
 #     tracegate
 #
-# The configuration is a mounted file; its ${ENV} references are filled from the
-# container's environment (see examples/tracegate.yaml and README.md).
+# The configuration is a mounted file (examples/tracegate.yaml); its ${ENV} references,
+# and the policy's, are filled from the container's environment. See README.md "Docker".
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
