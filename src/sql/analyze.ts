@@ -11,17 +11,19 @@ import { blockedFacts, utilityFacts } from './utility.js';
 
 export { initSqlParser };
 
-const CACHE_ENTRIES = 2048;
-// Longer texts are analysed every time: caching them would let one client pin memory.
-const CACHE_MAX_TEXT = 16 * 1024;
+// Bounded by count and by total text length (an analysis grows with its text), so a
+// client sending many distinct large statements cannot make the cache pin much memory;
+// a statement longer than the whole budget is simply analysed every time.
+const CACHE_ENTRIES = 4096;
+const CACHE_TEXT_BUDGET = 2 * 1024 * 1024;
 
-const cache = new LruCache<string, Analysis>(CACHE_ENTRIES);
+const cache = new LruCache<string, Analysis>(CACHE_ENTRIES, CACHE_TEXT_BUDGET);
 
 export function analyze(sql: string): Analysis {
   const hit = cache.get(sql);
   if (hit) return hit;
   const analysis = analyzeUncached(sql);
-  if (sql.length <= CACHE_MAX_TEXT) cache.set(sql, analysis);
+  cache.set(sql, analysis, sql.length);
   return analysis;
 }
 
