@@ -2,9 +2,9 @@
 // Authorization / Proxy-Authorization header in text ("Authorization: Basic dXNl..."),
 // and the value under such a key in JSON ({"authorization": "<token>"}). Only the
 // credential is masked; the scheme word stays so a reader sees what was there.
-// Prose such as "a bearer token" or "Bearer authentication" is left alone: unless a
-// scheme or a header names it, a credential must look random (a digit, mixed case, or
-// 32+ characters).
+// Prose such as "a bearer token" or "Bearer authentication" is left alone: after a bare
+// "Bearer" (no header) a credential must look random (a digit, mixed case, or 32+
+// characters).
 import type { Detector, Match, ScanContext } from '../types.js';
 import { eachMatch, isDigit, isLower, isUpper } from './chars.js';
 
@@ -48,9 +48,9 @@ export const bearerTokenDetector: Detector = {
       if (m) push(out, m, m[2] ?? '', true);
     }
     if (!PROBE.test(s)) return;
-    // "Bearer x" in prose is a cue only when x looks random; after "Authorization:" a
-    // named scheme is cue enough.
+    // "Bearer x" in prose is a cue only when x looks random; "Authorization:" (a header,
+    // a JSON key) names what follows as a credential.
     eachMatch(BEARER, s, (m) => push(out, m, m[1] ?? '', false));
-    eachMatch(HEADER, s, (m) => push(out, m, m[2] ?? '', m[1] !== undefined));
+    eachMatch(HEADER, s, (m) => push(out, m, m[2] ?? '', true));
   },
 };

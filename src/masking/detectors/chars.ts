@@ -54,7 +54,11 @@ export function eachMatch(re: RegExp, s: string, onMatch: (m: RegExpExecArray) =
  */
 export function indexEndingIn(s: string, last: string, literals: readonly string[]): number {
   for (let i = s.indexOf(last); i >= 0; i = s.indexOf(last, i + 1)) {
-    for (const lit of literals) if (s.startsWith(lit, i + 1 - lit.length)) return i + 1 - lit.length;
+    for (const lit of literals) {
+      // startsWith clamps a negative position to 0: check the range first.
+      const at = i + 1 - lit.length;
+      if (at >= 0 && s.startsWith(lit, at)) return at;
+    }
   }
   return -1;
 }

@@ -78,7 +78,8 @@ export const emailDetector: Detector = {
     while (at >= 0) {
       let start = at;
       while (start > 0 && isLocalChar(s.charCodeAt(start - 1))) start--;
-      while (start < at && s.charCodeAt(start) === 0x2e) start++;
+      // A leading '.' or quote is punctuation around the address ('alice@example.com').
+      while (start < at && (s.charCodeAt(start) === 0x2e || s.charCodeAt(start) === 0x27)) start++;
       let next = at + 1;
       if (start < at) {
         const end = s.charCodeAt(at + 1) === 0x5b ? literalEnd(s, at + 1) : domainEnd(s, at + 1);

@@ -12,6 +12,7 @@ describe('email detector', () => {
     ['user@[192.0.2.1] literal', 'user@[192.0.2.1]'],
     ['"to":"eve@example.com"', 'eve@example.com'],
     ['punycode x@xn--bcher-kva.xn--p1ai', 'x@xn--bcher-kva.xn--p1ai'],
+    ["SQL quotes 'carol@example.org'", 'carol@example.org'],
   ])('finds the whole address in %j', (text, addr) => {
     expect(found('email', text)).toEqual([addr]);
   });
