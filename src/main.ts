@@ -12,6 +12,8 @@ import { renderReplay } from './audit/replay.js';
 import { openSqliteStore } from './audit/sqlite-store.js';
 import { createTokenVerifier } from './auth/oidc-verifier.js';
 import { upstreamPassword, type Config } from './config.js';
+import { startCredentials } from './credentials/credentials.js';
+import { MemoryCredentialStore } from './credentials/memory-credential-store.js';
 import { fatal } from './errors.js';
 import { createGateFactory } from './gate/policy-gate.js';
 import { GrantRegistry } from './grants/grant-registry.js';
@@ -51,7 +53,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   await initSqlParser();
   if (!config.policy) throw new Error(`${config.file}: policy: a policy file is required`);
   const policyFile = config.policy;
-  let policy = loadPolicyFile(policyFile);
+  let policy = loadPolicyFile(policyFile, { searchPath: config.upstream.searchPath });
   let masker = maskerFor(policy);
   const password = upstreamPassword(config);
   const secureContext =
@@ -105,13 +107,26 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const unwatchWebhook = webhook?.watch(approvals);
   const catalog = new ColumnCatalog();
   const cancels = new CancelRegistry();
+  // One quota for statements and credential requests: a credential's read is charged
+  // when it is issued, so the two paths cannot each spend a full quota.
+  const quotas = new QuotaTracker();
+  const credentials = startCredentials({
+    policy: () => policy,
+    traceFacts: (table, traceId) => lookups.trace(table, traceId),
+    quotas,
+    approvals,
+    store: new MemoryCredentialStore(),
+    recorder: store,
+    log,
+    now: Date.now,
+  });
   let admin: RunningAdminServer | undefined;
   const gates = createGateFactory({
     policy: () => policy,
     mode: config.mode,
     store,
     grants,
-    quotas: new QuotaTracker(),
+    quotas,
     traceFacts: (table, traceId) => lookups.trace(table, traceId),
     catalogQuery: lookups.query,
     masker: () => masker,
@@ -125,6 +140,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       metrics.decisionDuration(seconds);
     },
     onRequestDone: (seconds) => metrics.upstreamDuration(seconds),
+    spendCredential: (credentialId, detail) => void credentials.redeemer.spend(credentialId, detail),
   });
   if (config.mode === 'monitor') {
     log.warn({ event: 'mode.monitor' }, 'MONITOR MODE: decisions are recorded but NOT enforced; denied statements will run');
@@ -134,11 +150,15 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     host: config.listen.host,
     port: config.listen.port,
     maxConnections: config.limits.maxConnections,
+    maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+    maxSessionsPerSubject: config.limits.maxSessionsPerSubject,
+    drainTimeoutMs: config.limits.drainTimeout,
     log,
     onConnection: (open) => (open ? metrics.connectionOpened() : metrics.connectionClosed()),
     session: {
       log,
       loginTimeoutMs: config.limits.loginTimeout,
+      idleTimeoutMs: config.limits.idleTimeout,
       newId: randomUUID,
       now: Date.now,
       loginNotices:
@@ -157,6 +177,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         pins: { statementTimeoutMs: config.upstream.statementTimeout, searchPath: config.upstream.searchPath, readOnly: config.upstream.readOnly },
         cancels,
         verify: (token) => verifier.verify(token),
+        credentials: credentials.login,
       },
       upstream: upstreamTarget,
       recordStart: async (session) => {
@@ -173,6 +194,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
             tls: session.tls,
             mode: config.mode,
           });
+          await credentials.redeemer.redeemed(session.identity, session.id);
         } catch {
           throw fatal('58030', 'the audit store cannot record this session, so it was refused');
         }
@@ -204,6 +226,15 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         metrics,
         ready: async () => ((await lookups.ping()) ? { ready: true } : { ready: false, reason: 'the upstream database does not answer' }),
         recorder: store,
+        credentials: {
+          issuer: credentials.issuer,
+          connection: {
+            host: address.host,
+            port: address.port,
+            database: config.upstream.database,
+            sslmode: secureContext ? 'require' : 'disable',
+          },
+        },
         log,
       })
     : undefined;
@@ -218,7 +249,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     grants,
     metrics,
     reloadPolicy: () => {
-      const next = loadPolicyFile(policyFile);
+      const next = loadPolicyFile(policyFile, { searchPath: config.upstream.searchPath });
       masker = maskerFor(next);
       policy = next;
       catalog.invalidate();
@@ -228,6 +259,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       unwatchRevocations();
       stopExpiry();
       unwatchWebhook?.();
+      credentials.close();
       await admin?.close();
       await approvals.close('tracegate is shutting down');
       await listener.close();
