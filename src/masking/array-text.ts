@@ -3,8 +3,8 @@
 // re-quoted, and an element masked to NULL is written NULL. Only the server's own output
 // form (array_out) has to be read: delimiter ',', elements quoted when they need it.
 
-/** Masks one decoded element: a new text, null for NULL, or undefined for unchanged. */
-export type ElementMask = (text: string) => string | null | undefined;
+/** Masks one decoded element (the `index`-th): a new text, null for NULL, or undefined for unchanged. */
+export type ElementMask = (text: string, index: number) => string | null | undefined;
 
 function quote(s: string): string {
   return '"' + s.replace(/[\\"]/g, '\\$&') + '"';
@@ -22,6 +22,7 @@ export function maskArrayText(s: string, mask: ElementMask): string | null {
   let out = '';
   let from = 0;
   let depth = 0;
+  let index = 0;
   while (i < s.length) {
     const c = s.charCodeAt(i);
     if (c === 0x7b) {
@@ -54,9 +55,12 @@ export function maskArrayText(s: string, mask: ElementMask): string | null {
     } else {
       while (i < s.length && s.charCodeAt(i) !== 0x2c && s.charCodeAt(i) !== 0x7d) i++;
       text = s.slice(start, i);
-      if (text === 'NULL') continue;
+      if (text === 'NULL') {
+        index++;
+        continue;
+      }
     }
-    const masked = mask(text);
+    const masked = mask(text, index++);
     if (masked !== undefined) {
       out += s.slice(from, start) + (masked === null ? 'NULL' : quote(masked));
       from = i;

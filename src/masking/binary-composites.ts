@@ -7,8 +7,8 @@
 //           int32 lower bound), then per element int32 length (-1 NULL) and bytes
 //   record: int32 field count, then per field int32 OID, int32 length (-1 NULL), bytes
 
-/** Masks one element: new bytes, null for NULL, undefined for unchanged. */
-export type BinaryElementMask = (typeOid: number, buf: Buffer, start: number, end: number) => Buffer | null | undefined;
+/** Masks element `index` (of type `typeOid`): new bytes, null for NULL, undefined for unchanged. */
+export type BinaryElementMask = (typeOid: number, buf: Buffer, start: number, end: number, index: number) => Buffer | null | undefined;
 
 export const MALFORMED = Symbol('malformed');
 
@@ -35,7 +35,7 @@ function rebuild(buf: Buffer, start: number, end: number, changes: Change[], pat
   return out;
 }
 
-/** Walks `count` length-prefixed items from `pos`; `oidOf` reads an item's type (records). */
+/** Walks `count` length-prefixed items from `pos`; with `perItemOid` each has its type first (records). */
 function maskItems(
   buf: Buffer,
   pos: number,
@@ -59,7 +59,7 @@ function maskItems(
     pos += 4;
     if (len === -1) continue;
     if (len < 0 || len > end - pos) return MALFORMED;
-    const r = mask(oid, buf, pos, pos + len);
+    const r = mask(oid, buf, pos, pos + len, k);
     pos += len;
     if (r !== undefined) changes.push({ lenPos, end: pos, bytes: r });
   }
@@ -86,10 +86,11 @@ export function maskBinaryArray(buf: Buffer, start: number, end: number, mask: B
   });
 }
 
-export function maskBinaryRecord(buf: Buffer, start: number, end: number, mask: BinaryElementMask): Buffer | undefined | typeof MALFORMED {
+/** `fields`, when known (a table's row type), is the field count the record must have. */
+export function maskBinaryRecord(buf: Buffer, start: number, end: number, mask: BinaryElementMask, fields?: number): Buffer | undefined | typeof MALFORMED {
   if (end - start < 4) return MALFORMED;
   const count = buf.readInt32BE(start);
-  if (count < 0 || count > (end - start) / 8) return MALFORMED;
+  if (count < 0 || count > (end - start) / 8 || (fields !== undefined && count !== fields)) return MALFORMED;
   const r = maskItems(buf, start + 4, end, count, 0, true, mask);
   if (r === MALFORMED || r.end !== end) return MALFORMED;
   if (r.changes.length === 0) return undefined;

@@ -4,12 +4,12 @@
 // jsonPaths, only the values at those paths of a JSON document (detectors still run
 // over the rest). The strategy's output is text, so a rule on a column whose type is
 // not text or JSON makes the field NULL, as do rules on arrays.
-import { parseJsonPath } from './json-path.js';
+import { parseJsonPath, type Segment } from './json-path.js';
 import { maskJsonDocument, type PathRule } from './json-masker.js';
 import { valueKind } from './pg-types.js';
 import { strategyFor, type StrategyFn } from './strategies.js';
 import type { ColumnRule, MaskStrategy } from './types.js';
-import type { FieldMask, ValueMasker } from './value-masker.js';
+import type { FieldMask, TextMask, ValueMasker } from './value-masker.js';
 
 export interface CompiledRule {
   /** `schema.table.column` */
@@ -53,26 +53,70 @@ function jsonbBytes(text: string): Buffer {
   return Buffer.concat([Buffer.of(1), Buffer.from(text, 'utf8')]);
 }
 
-/** The per-field function applying `rule` to a column of this type and format. */
-export function ruleFieldMask(rule: CompiledRule, typeOid: number, format: 0 | 1, values: ValueMasker): FieldMask {
+/** Runs a text mask over a string or JSON field's bytes, in either format. */
+function onFieldText(mask: TextMask, binaryJsonb: boolean): FieldMask {
+  return (buf, start, end) => {
+    if (binaryJsonb && (end - start < 1 || buf[start] !== 1)) return null;
+    const text = buf.toString('utf8', binaryJsonb ? start + 1 : start, end);
+    const out = mask(text);
+    if (out === null || out === undefined) return out;
+    return binaryJsonb ? jsonbBytes(out) : Buffer.from(out, 'utf8');
+  };
+}
+
+/** `rule` applied to the text of a value of this type (a column, or a field of a row value). */
+export function ruleTextMask(rule: CompiledRule, typeOid: number, values: ValueMasker): TextMask {
   const kind = valueKind(typeOid);
-  if (kind !== 'string' && kind !== 'json' && kind !== 'jsonb') return NULL_FIELD;
-  const binaryJsonb = kind === 'jsonb' && format === 1;
+  if (kind !== 'string' && kind !== 'json' && kind !== 'jsonb') return () => null;
   // A JSON document must stay one: a whole-value strategy yields a JSON string.
   const whole = (text: string): string | null => {
     const out = rule.apply(text);
     return out === null || kind === 'string' ? out : JSON.stringify(out);
   };
   const paths = rule.paths;
-  // Paths apply when the value is JSON (a text column may hold JSON); a value that is
-  // not gets the strategy whole, since its paths cannot be found.
-  const masked = paths === null ? whole : (text: string): string | null => maskJsonDocument(text, values.scanner, paths) ?? whole(text);
-  return (buf, start, end) => {
-    if (binaryJsonb && (end - start < 1 || buf[start] !== 1)) return null;
-    const text = buf.toString('utf8', binaryJsonb ? start + 1 : start, end);
-    const out = masked(text);
-    if (out === null) return null;
-    if (out === text) return undefined;
-    return binaryJsonb ? jsonbBytes(out) : Buffer.from(out, 'utf8');
+  return (text) => {
+    // Paths apply when the value is JSON (a text column may hold JSON); a value that is
+    // not gets the strategy whole, since its paths cannot be found.
+    const out = paths === null ? whole(text) : (maskJsonDocument(text, values.scanner, paths) ?? whole(text));
+    return out === text ? undefined : out;
   };
+}
+
+/** The per-field function applying `rule` to a column of this type and format. */
+export function ruleFieldMask(rule: CompiledRule, typeOid: number, format: 0 | 1, values: ValueMasker): FieldMask {
+  const kind = valueKind(typeOid);
+  if (kind !== 'string' && kind !== 'json' && kind !== 'jsonb') return NULL_FIELD;
+  return onFieldText(ruleTextMask(rule, typeOid, values), kind === 'jsonb' && format === 1);
+}
+
+/**
+ * Column rules as paths into a JSON value computed by an expression, such as
+ * to_jsonb(t), row_to_json(t) or json_agg(t): a ruled column appears there as a key, at
+ * any depth, and the rule applies to its value (with its own paths below it). The source
+ * table of an expression is unknown, so every rule applies by column name alone: a
+ * same-named key of another table is masked too, which costs detail, never secrecy.
+ */
+export function expressionPathRules(rules: ReadonlyMap<string, CompiledRule>): PathRule[] {
+  const out: PathRule[] = [];
+  for (const rule of rules.values()) {
+    const column = rule.name.slice(rule.name.lastIndexOf('.') + 1);
+    const at: Segment = { type: 'key', key: column, deep: true };
+    if (rule.paths === null) {
+      out.push({ path: { source: `$..${column}`, segments: [at] }, strategy: rule.strategy, apply: rule.apply });
+      continue;
+    }
+    for (const p of rule.paths) {
+      out.push({ path: { source: `$..${column}${p.path.source.slice(1)}`, segments: [at, ...p.path.segments] }, strategy: p.strategy, apply: p.apply });
+    }
+  }
+  return out;
+}
+
+/** Detectors plus `paths` over a json/jsonb field; text that is not JSON gets detectors only. */
+export function jsonPathsFieldMask(paths: readonly PathRule[], typeOid: number, format: 0 | 1, values: ValueMasker): FieldMask {
+  const mask: TextMask = (text) => {
+    const out = values.maskJson(text, paths);
+    return out === text ? undefined : out;
+  };
+  return onFieldText(mask, valueKind(typeOid) === 'jsonb' && format === 1);
 }

@@ -8,9 +8,12 @@
 // decides whether a statement may run (policy/ does); it only rewrites what comes back.
 import type { FieldDescription } from '../../protocol/backend.js';
 import type { ErrorFields } from '../../protocol/error-fields.js';
-import { compileColumnRules, ruleFieldMask, type CompiledRule } from './column-rules.js';
+import { compileColumnRules, expressionPathRules, jsonPathsFieldMask, ruleFieldMask, type CompiledRule } from './column-rules.js';
 import { maskDataRowFrame } from './data-row.js';
 import { enabledDetectors } from './detectors/registry.js';
+import type { PathRule } from './json-masker.js';
+import { valueKind } from './pg-types.js';
+import { rowTypeFieldMask } from './row-type-mask.js';
 import { Scanner } from './scanner.js';
 import { isDetectorKind, type MaskingConfig } from './types.js';
 import { ValueMasker, type FieldMask } from './value-masker.js';
@@ -22,6 +25,34 @@ export interface ColumnRef {
 }
 
 export type ColumnResolver = (tableOid: number, columnNumber: number) => ColumnRef | undefined;
+
+export interface RowColumn {
+  column: string;
+  /** The column's type (a domain's base type). */
+  typeOid: number;
+}
+
+/** A table's row type: its columns in attnum order, dropped ones left out. */
+export interface RowTypeRef {
+  /** `schema.name` */
+  table: string;
+  columns: readonly RowColumn[];
+  /** True for the array type of the row type (array_agg(t)). */
+  array: boolean;
+}
+
+/** The table whose row type (or array of it) `typeOid` is; undefined for any other type. */
+export type RowTypeResolver = (typeOid: number) => RowTypeRef | undefined;
+
+export interface PlanOptions {
+  /** The caller's rule exempts it from masking (security reviewers): nothing is masked. */
+  exempt: boolean;
+  /**
+   * Resolves row types (ColumnCatalog.rowTypeOf). Without it, while column rules exist,
+   * a field of a non-built-in type is NULL: it could be a ruled table's whole row.
+   */
+  rowTypeOf?: RowTypeResolver;
+}
 
 export interface ResultMasker {
   /** A full DataRow frame in, a full frame out; the same Buffer when nothing changed. */
@@ -37,7 +68,7 @@ export interface Masker {
    * A field whose origin column cannot be resolved while column rules exist is NULL in
    * every row (fail closed: it might be a ruled column); load the catalog first.
    */
-  planResult(fields: readonly FieldDescription[], columnOf: ColumnResolver, opts: { exempt: boolean }): ResultMasker | null;
+  planResult(fields: readonly FieldDescription[], columnOf: ColumnResolver, opts: PlanOptions): ResultMasker | null;
   /** ErrorResponse / NoticeResponse fields; the same object when nothing changed. */
   maskErrorFields(fields: ErrorFields): ErrorFields;
   maskText(s: string): string;
@@ -47,6 +78,9 @@ export interface Masker {
 const STRUCTURAL_ERROR_FIELDS = new Set(['severity', 'severityNonLocalized', 'code', 'position', 'internalPosition', 'file', 'line', 'routine']);
 
 const NULL_FIELD: FieldMask = () => null;
+
+/** OIDs below this are built in (FirstNormalObjectId): never a table's row type. */
+const FIRST_NORMAL_OID = 16384;
 
 class RowMasker implements ResultMasker {
   constructor(private readonly masks: readonly (FieldMask | null)[]) {}
@@ -58,35 +92,44 @@ class RowMasker implements ResultMasker {
 
 class PolicyMasker implements Masker {
   readonly needsCatalog: boolean;
+  /** Column rules as paths into JSON computed by expressions (to_jsonb(t), ...). */
+  private readonly expressionPaths: readonly PathRule[];
 
   constructor(
     private readonly values: ValueMasker,
     private readonly rules: ReadonlyMap<string, CompiledRule>,
   ) {
     this.needsCatalog = rules.size > 0;
+    this.expressionPaths = expressionPathRules(rules);
   }
 
-  planResult(fields: readonly FieldDescription[], columnOf: ColumnResolver, opts: { exempt: boolean }): ResultMasker | null {
+  planResult(fields: readonly FieldDescription[], columnOf: ColumnResolver, opts: PlanOptions): ResultMasker | null {
     if (opts.exempt) return null;
-    let any = false;
-    const masks = fields.map((f): FieldMask | null => {
-      let rule: CompiledRule | undefined;
-      let hint = f.name;
-      // Negative column numbers are system columns (ctid, xmin): never ruled.
-      if (this.rules.size > 0 && f.tableOid !== 0 && f.columnNumber > 0) {
-        const ref = columnOf(f.tableOid, f.columnNumber);
-        if (ref === undefined) {
-          any = true;
-          return NULL_FIELD;
-        }
-        rule = this.rules.get(`${ref.table}.${ref.column}`);
-        hint = ref.column;
-      }
-      const mask = rule ? ruleFieldMask(rule, f.typeOid, f.format, this.values) : this.values.fieldMask(f.typeOid, f.format, hint);
-      if (mask) any = true;
-      return mask;
-    });
-    return any ? new RowMasker(masks) : null;
+    const masks = fields.map((f) => this.fieldMask(f, columnOf, opts.rowTypeOf));
+    return masks.some((m) => m !== null) ? new RowMasker(masks) : null;
+  }
+
+  private fieldMask(f: FieldDescription, columnOf: ColumnResolver, rowTypeOf: RowTypeResolver | undefined): FieldMask | null {
+    const ruled = this.rules.size > 0;
+    let hint = f.name;
+    // Negative column numbers are system columns (ctid, xmin): never ruled.
+    if (ruled && f.tableOid !== 0 && f.columnNumber > 0) {
+      const ref = columnOf(f.tableOid, f.columnNumber);
+      if (ref === undefined) return NULL_FIELD;
+      const rule = this.rules.get(`${ref.table}.${ref.column}`);
+      if (rule) return ruleFieldMask(rule, f.typeOid, f.format, this.values);
+      hint = ref.column;
+    }
+    if (f.typeOid >= FIRST_NORMAL_OID) {
+      const row = rowTypeOf?.(f.typeOid);
+      if (row && rowTypeOf) return rowTypeFieldMask(row, f.format, { values: this.values, rules: this.rules, rowTypeOf });
+      if (ruled && rowTypeOf === undefined) return NULL_FIELD;
+    }
+    const kind = valueKind(f.typeOid);
+    if (ruled && f.tableOid === 0 && (kind === 'json' || kind === 'jsonb')) {
+      return jsonPathsFieldMask(this.expressionPaths, f.typeOid, f.format, this.values);
+    }
+    return this.values.fieldMask(f.typeOid, f.format, hint);
   }
 
   maskErrorFields(fields: ErrorFields): ErrorFields {

@@ -1,19 +1,23 @@
-// Text-format anonymous records ("(t-1,alice@x.com,,\"a \"\"b\"\"\")"), as a whole-row
-// reference such as SELECT t FROM traces t returns them, masked field by field. An empty
-// field is NULL, a quoted one doubles '"' and '\' (record_out). Changed fields are
-// re-quoted; unchanged ones keep their exact text.
+// Text-format records ("(t-1,alice@x.com,,\"a \"\"b\"\"\")"): a whole-row reference such
+// as SELECT t FROM traces t (the table's row type) or ROW(...) (an anonymous record),
+// masked field by field. An empty field is NULL, a quoted one doubles '"' and '\'
+// (record_out). Changed fields are re-quoted; unchanged ones keep their exact text.
 import type { ElementMask } from './array-text.js';
 
 function quote(s: string): string {
   return '"' + s.replace(/["\\]/g, '$&$&') + '"';
 }
 
-/** The masked literal, the same string when nothing changed, or null if `s` is not a record literal. */
-export function maskRecordText(s: string, mask: ElementMask): string | null {
+/**
+ * The masked literal, the same string when nothing changed, or null if `s` is not a
+ * record literal (of `fields` fields, when that is known).
+ */
+export function maskRecordText(s: string, mask: ElementMask, fields?: number): string | null {
   if (s.charCodeAt(0) !== 0x28 || s.charCodeAt(s.length - 1) !== 0x29) return null;
   let out = '';
   let from = 0;
   let i = 1;
+  let index = 0;
   for (;;) {
     const start = i;
     let text = '';
@@ -47,14 +51,16 @@ export function maskRecordText(s: string, mask: ElementMask): string | null {
       }
     }
     if (!isNull) {
-      const masked = mask(text);
+      const masked = mask(text, index);
       if (masked !== undefined) {
         out += s.slice(from, start) + (masked === null ? '' : quote(masked));
         from = i;
       }
     }
+    index++;
     if (i >= s.length - 1) break;
     i++;
   }
+  if (fields !== undefined && index !== fields) return null;
   return from === 0 ? s : out + s.slice(from);
 }

@@ -99,6 +99,14 @@ export class ValueMasker {
     return this.mask(typeOid, format, hint, 0);
   }
 
+  /** An anonymous record literal, each field masked as text (JSON when it is JSON). */
+  private recordText(t: string): string | null {
+    return maskRecordText(t, (f) => {
+      const m = this.maskString(f);
+      return m === f ? undefined : m;
+    });
+  }
+
   private hits(text: string): boolean {
     return this.scanner.find(text).length > 0;
   }
@@ -115,9 +123,15 @@ export class ValueMasker {
       case 'safe':
         return null;
       case 'string':
-      case 'other':
         return (t) => {
           const r = this.maskString(t, hint);
+          return r === t ? undefined : r;
+        };
+      case 'other':
+        // A composite the catalog did not resolve still reads as a record literal: mask
+        // it field by field so JSON inside stays JSON; anything else as text.
+        return (t) => {
+          const r = (t.startsWith('(') && t.endsWith(')') ? this.recordText(t) : null) ?? this.maskString(t, hint);
           return r === t ? undefined : r;
         };
       case 'json':
@@ -139,11 +153,7 @@ export class ValueMasker {
         };
       case 'record':
         return (t) => {
-          const r = maskRecordText(t, (f) => {
-            const m = this.maskString(f);
-            return m === f ? undefined : m;
-          });
-          if (r === null) return this.maskString(t);
+          const r = this.recordText(t) ?? this.maskString(t);
           return r === t ? undefined : r;
         };
       case 'array': {
