@@ -17,6 +17,8 @@ Usage:
                                        the approval queue, over the admin API
   tracegate revoke --subject S | --session ID | --jti J [--until TIME] [--reason R]
                                        end matching sessions now and refuse new logins
+  tracegate credential --trace T --reason R [--ttl S]
+                                       a one-time credential to read one trace, once
   tracegate --help                     this text
 
 Each command takes --help. Configuration reference: README.md; policy reference:
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   audit: async () => (await import('./cli/audit.js')).runAuditCommand,
   approvals: async () => (await import('./cli/approvals.js')).runApprovalsCommand,
   revoke: async () => (await import('./cli/revoke.js')).runRevokeCommand,
+  credential: async () => (await import('./cli/credential.js')).runCredentialCommand,
   demo: async () => (await import('./cli/demo.js')).runDemoCommand,
   token: async () => (await import('./cli/token.js')).runTokenCommand,
 };

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { ApprovalService } from '../approvals/approval.js';
 import type { AdminAction, SessionDetail, SessionQuery, SessionSummary, TlsInfo } from '../audit/store.js';
+import type { CredentialIssuer } from '../credentials/credential-issuer.js';
 import type { ClientError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { RevocableSession, Revocation, RevokeInput } from '../revocation/revocations.js';
@@ -68,6 +69,21 @@ export interface MetricsExposition {
   render(): Promise<string>;
 }
 
+/** Where a credential's holder connects, for the psql line and URL the API hands out. */
+export interface ProxyConnection {
+  /** The proxy's listen address; a wildcard (0.0.0.0, ::) is replaced by the host the caller used. */
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly sslmode: 'require' | 'disable';
+}
+
+/** One-time trace credentials (credentials/): the issuer, and where the proxy listens. */
+export interface AdminCredentials {
+  readonly issuer: Pick<CredentialIssuer, 'request' | 'status'>;
+  readonly connection: ProxyConnection;
+}
+
 export type ReadyCheck = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
 /**
@@ -99,6 +115,8 @@ export interface AdminDeps {
   /** /readyz: the proxy listens and the upstream answers. Should answer within 2 s. */
   readonly ready: () => ReadyCheck | Promise<ReadyCheck>;
   readonly recorder: AdminRecorder;
+  /** Absent: no credential routes (the proxy always passes them). */
+  readonly credentials?: AdminCredentials;
   readonly log: Logger;
   readonly now?: () => number;
   readonly newId?: () => string;

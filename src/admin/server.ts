@@ -1,6 +1,7 @@
 // The admin HTTP server (SPEC section 7), on its own listen address, apart from the
 // proxy port: the approval queue, live sessions and grants, revocation, the recording,
-// the loaded policy, Prometheus metrics, health and readiness, and the web page.
+// the loaded policy, one-time trace credentials, Prometheus metrics, health and
+// readiness, and the web page.
 //
 // Request flow: route match (404/405) → bearer authentication and group check for
 // anything not public (401/403) → handler → JSON reply. Every failure is
@@ -13,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { Identity } from '../identity.js';
 import { approvalRoutes } from './approval-routes.js';
 import { authenticate, authorize, roles } from './auth.js';
+import { credentialRoutes } from './credential-routes.js';
 import type { AdminDeps, ReadyCheck } from './deps.js';
 import { HttpError, json, send, sendError, text } from './http.js';
 import { pageRoutes } from './page-assets.js';
@@ -52,6 +54,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<RunningAdminSer
     ...approvalRoutes(deps.approvals),
     ...sessionRoutes(deps, now),
     ...revokeRoutes(deps, now),
+    ...(deps.credentials ? credentialRoutes(deps.credentials) : []),
     { method: 'GET', path: '/api/policy', access: 'admins', handle: () => json({ policy: deps.policy() }) },
   ] satisfies Route[]);
 

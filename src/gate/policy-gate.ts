@@ -9,6 +9,13 @@
 //                        └ owner/risk with tracegate's own credential
 //
 // In monitor mode the same decisions are computed and recorded, but denials run.
+//
+// A session opened with a one-time trace credential (identity.credential) is held to
+// the credential whatever the mode: every trace read must be of its one trace under its
+// rule, and only ONE trace read is admitted. That read is claimed the moment it is
+// admitted, before anything awaits, so that reads the client pipelines behind it (a
+// second Query, or a second Bind/Execute sent before the first completes) find it taken;
+// the credential is spent when that read completes. Housekeeping keeps working after.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApprovalService } from '../approvals/approval.js';
@@ -16,7 +23,7 @@ import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
 import type { AuditStore, DecisionOutcome, StatementDecision } from '../audit/store.js';
 import { ClientError, error } from '../errors.js';
 import type { Grant, GrantRegistry } from '../grants/grant-registry.js';
-import type { Identity } from '../identity.js';
+import type { CredentialBinding, Identity } from '../identity.js';
 import type { ColumnCatalog } from '../masking/catalog.js';
 import type { Masker } from '../masking/masker.js';
 import { decide } from '../policy/decide.js';
@@ -55,6 +62,8 @@ export interface GateDeps {
   readonly onDecision?: (outcome: DecisionOutcome, category: string, seconds: number) => void;
   /** A request completed (or failed) upstream, `seconds` after it was forwarded. */
   readonly onRequestDone?: (seconds: number) => void;
+  /** The one read of a credential session is over (`detail` says how): the credential is spent. */
+  readonly spendCredential?: (credentialId: string, detail: string) => void;
 }
 
 // Every $n reads as this at Parse. A NUL cannot occur in a Postgres text value, so no
@@ -84,12 +93,18 @@ class PolicyGate implements StatementGate {
   private readonly requests = new Set<Request>();
   private waiting: { id: string } | undefined;
   private closed = false;
+  /** Set when a credential session's one trace read has been admitted. */
+  private credentialReadClaimed = false;
+  /** Monitor mode never relaxes a credential session: its credential is its whole authority. */
+  private readonly enforcing: boolean;
 
   constructor(
     private readonly deps: GateDeps,
     private readonly info: SessionInfo,
     private readonly controls: SessionControls,
-  ) {}
+  ) {
+    this.enforcing = deps.mode === 'enforce' || info.identity.credential !== undefined;
+  }
 
   async query(sql: string): Promise<Execution[]> {
     const analysis = analyze(sql);
@@ -146,7 +161,11 @@ class PolicyGate implements StatementGate {
     const policy = this.deps.policy();
     const first = decide(policy, this.info.identity, analysis, params, this.deps.now());
     let decision: Admissible;
-    if (first.outcome === 'lookup') {
+    // Checked before any lookup: another trace's id never reaches the upstream at all.
+    const outOfScope = credentialScope(this.info.identity.credential, first);
+    if (outOfScope) {
+      decision = outOfScope;
+    } else if (first.outcome === 'lookup') {
       const facts = await this.deps.traceFacts(first.table, first.traceId);
       const second = decide(policy, this.info.identity, analysis, params, this.deps.now(), facts.exists ? facts : null);
       decision = second.outcome === 'lookup' ? { outcome: 'deny', category: 'denied', rule: second.rule, reason: 'the policy could not be evaluated', sqlstate: '42501' } : second;
@@ -171,24 +190,46 @@ class PolicyGate implements StatementGate {
     this.deps.onDecision?.(decision.outcome === 'allow' ? 'allow' : decision.outcome === 'deny' ? 'deny' : 'needs-approval', decision.category, seconds);
     if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params };
     // Monitor mode: the denial is recorded when the statement is admitted, as not enforced.
-    if (this.deps.mode === 'monitor') return { decision, enforced: false, sql, params };
+    if (!this.enforcing) return { decision, enforced: false, sql, params };
     const decisionId = randomUUID();
     await this.record(decisionId, sql, params, decision, 'deny', true, null, null);
     throw error(decision.sqlstate, decision.reason, { reference: `decision ${decisionId}` });
   }
 
-  /** Approval, quota, grant and a durable record: then the request may be forwarded. */
+  /** A credential session's trace read is claimed here, once; then admitRequest. */
   private async admit(admission: Admission, executions: number): Promise<Request> {
+    const binding = this.info.identity.credential;
+    const { decision } = admission;
+    if (!binding || decision.outcome === 'deny' || decision.category !== 'trace-read') return this.admitRequest(admission, executions, null);
+    if (this.credentialReadClaimed) {
+      const decisionId = randomUUID();
+      const reason = `the one-time credential ${binding.id} allows one read of trace ${binding.traceId}, and it has been made; request a new credential`;
+      await this.record(decisionId, admission.sql, admission.params, { outcome: 'deny', category: 'denied', rule: decision.rule, reason, sqlstate: '42501' }, 'deny', true, null, null);
+      throw error('42501', reason, { reference: `decision ${decisionId}` });
+    }
+    this.credentialReadClaimed = true;
+    try {
+      return await this.admitRequest(admission, executions, binding);
+    } catch (err) {
+      this.deps.spendCredential?.(binding.id, 'its one read was refused before it ran');
+      throw err;
+    }
+  }
+
+  /** Approval, quota, grant and a durable record: then the request may be forwarded. */
+  private async admitRequest(admission: Admission, executions: number, credential: CredentialBinding | null): Promise<Request> {
     const { decision, sql, params } = admission;
     const decisionId = randomUUID();
     let approvalId: string | null = null;
-    if (decision.outcome === 'needs-approval' && admission.enforced && this.deps.mode === 'enforce') {
-      approvalId = await this.approve(decisionId, decision, sql, params);
+    if (decision.outcome === 'needs-approval' && admission.enforced && this.enforcing) {
+      // The approval the credential was issued under covers its one read.
+      approvalId = credential?.approvalId ?? (await this.approve(decisionId, decision, sql, params));
     }
     const terms = decision.outcome !== 'deny' && decision.category === 'trace-read' ? decision : null;
     const traceId = terms?.traceId ?? null;
     const rule = decision.rule;
-    if (traceId && rule && this.deps.mode === 'enforce') {
+    // A credential's read was charged to the quota when the credential was issued.
+    if (traceId && rule && this.enforcing && !credential) {
       const ruleDef = this.deps.policy().rules.find((r) => r.name === rule);
       const quota = ruleDef
         ? this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
@@ -236,6 +277,7 @@ class PolicyGate implements StatementGate {
         onComplete: (r, outcome) => {
           this.requests.delete(r);
           this.deps.onRequestDone?.(outcome.durationMs / 1000);
+          if (credential) this.deps.spendCredential?.(credential.id, outcome.error ? `its one read failed: ${outcome.error.code}` : 'its one read completed');
         },
       },
       decisionId,
@@ -344,4 +386,20 @@ class PolicyGate implements StatementGate {
       throw err;
     }
   }
+}
+
+/**
+ * The refusal of a trace read outside a credential session's credential: another trace,
+ * or a rule other than the one it was issued under (the policy changed since). Null
+ * when the session has no credential or the decision reads no trace.
+ */
+function credentialScope(binding: CredentialBinding | undefined, decision: Decision): Admissible | null {
+  if (!binding || decision.outcome === 'deny' || decision.category !== 'trace-read') return null;
+  let reason: string | null = null;
+  if (decision.traceId !== binding.traceId) {
+    reason = `this session's one-time credential ${binding.id} allows a read of trace ${binding.traceId} only`;
+  } else if (decision.rule !== binding.rule) {
+    reason = `the one-time credential ${binding.id} was issued under rule ${binding.rule}, and the policy now applies rule ${decision.rule}; request a new credential`;
+  }
+  return reason === null ? null : { outcome: 'deny', category: 'denied', rule: decision.rule, reason, sqlstate: '42501' };
 }

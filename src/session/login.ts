@@ -1,7 +1,9 @@
 // The startup and login phase of a client connection: SSLRequest/GSSENCRequest,
-// CancelRequest, StartupMessage, then the token as a cleartext password. It ends with
-// a verified identity and the filtered startup parameters, or with a FATAL error.
-// It must not open an upstream connection before the token has been verified.
+// CancelRequest, StartupMessage, then the token as a cleartext password, or a one-time
+// trace credential (a password with the credential prefix, redeemed instead of being
+// verified as a token). It ends with a verified identity and the filtered startup
+// parameters, or with a FATAL error. It must not open an upstream connection before the
+// password has been verified.
 import net from 'node:net';
 import tls from 'node:tls';
 import { encode, FrontendReader, ProtocolError, readCleartextPassword, sslResponse, type FrontendMessage } from '../../protocol/index.js';
@@ -18,6 +20,18 @@ export interface LoginOptions {
   readonly pins: PinnedSettings;
   readonly cancels: CancelRegistry;
   readonly verify: (token: string) => Promise<Identity>;
+  /** One-time trace credentials (credentials/), tried before the OIDC verifier. */
+  readonly credentials?: CredentialLogin;
+}
+
+/** What login needs of one-time trace credentials (credentials/ provides it). */
+export interface CredentialLogin {
+  /** Whether the password is meant as a credential (its prefix): then it is never a token. */
+  matches(password: string): boolean;
+  /** Redeems it for this connection as `user`; throws a ClientError (28P01) to refuse. */
+  redeem(password: string, user: string): Promise<Identity>;
+  /** The connection that redeemed the credential closed: it is spent. */
+  closed(credentialId: string): void;
 }
 
 export type LoginResult =
@@ -89,11 +103,16 @@ export async function login(conn: { socket: net.Socket }, opts: LoginOptions): P
         const token = readCleartextPassword(message.data);
         if (token === '') throw fatal('28P01', 'empty password: pass an OIDC access token as the password');
         let identity: Identity;
-        try {
-          identity = await opts.verify(token);
-        } catch (err) {
-          if (isAuthError(err)) throw fatal('28P01', `access token rejected: ${err.reason}`, { detail: err.message });
-          throw err;
+        if (opts.credentials?.matches(token)) {
+          identity = await opts.credentials.redeem(token, startup.user);
+          spendOnClose(current, opts.credentials, identity);
+        } else {
+          try {
+            identity = await opts.verify(token);
+          } catch (err) {
+            if (isAuthError(err)) throw fatal('28P01', `access token rejected: ${err.reason}`, { detail: err.message });
+            throw err;
+          }
         }
         const tlsInfo =
           current instanceof tls.TLSSocket ? { protocol: current.getProtocol() ?? 'TLS', cipher: current.getCipher()?.name ?? null } : null;
@@ -103,6 +122,15 @@ export async function login(conn: { socket: net.Socket }, opts: LoginOptions): P
         throw new ProtocolError(`unexpected ${message.type} message during login`);
     }
   }
+}
+
+// A redeemed credential is spent when its connection closes, however the connection
+// ends: a session that never starts (an upstream failure, a revocation) included.
+function spendOnClose(socket: net.Socket, credentials: CredentialLogin, identity: Identity): void {
+  const id = identity.credential?.id;
+  if (id === undefined) return;
+  if (socket.destroyed) credentials.closed(id);
+  else socket.once('close', () => credentials.closed(id));
 }
 
 function upgrade(socket: net.Socket, secureContext: tls.SecureContext): Promise<tls.TLSSocket> {
