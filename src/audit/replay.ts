@@ -42,16 +42,29 @@ function renderStatement(st: StatementView, n: number, sessionStart: number): st
   out.push(`-- [${n}] ${iso(st.at)} (+${seconds(st.at - sessionStart)}) ${decision}: ${st.reason}`);
   out.push(`--     ${facts.join(', ')}`);
   const c = st.completion;
+  // A refusal (its SQLSTATE recorded with the decision) never ran, so has no completion.
+  const refused = c === null && st.sqlstate !== null;
   out.push(
-    c === null
-      ? '--     completion not recorded'
-      : `--     ${plural(c.rows, 'row')}, ${c.bytes} bytes, ${c.durationMs.toFixed(3)} ms`,
+    c !== null
+      ? `--     ${plural(c.rows, 'row')}, ${c.bytes} bytes, ${c.durationMs.toFixed(3)} ms`
+      : refused
+        ? '--     refused: not forwarded to the database'
+        : '--     completion not recorded',
   );
   out.push(st.text);
   if (st.parameters.length > 0) {
     out.push(`--     parameters: ${st.parameters.map((p, i) => `$${i + 1} = ${p === null ? 'NULL' : quote(p)}`).join(', ')}`);
   }
   out.push(...renderResponse(st.response, c?.response ?? null));
+  if (refused) {
+    // Nothing came back from the database: the client got the error the gate raised,
+    // which names the decision (errors.ts).
+    out.push(`ERROR:  ${st.sqlstate}: ${st.reason} (decision ${st.decisionId})`);
+  } else if (c?.error && !st.response.some((e) => e.type === 'ErrorResponse')) {
+    // It ended without an answer of its own (skipped after an earlier error, or the
+    // session went away while it ran): say why, as the audit knows it.
+    out.push(`--     did not complete: ${c.error.sqlstate}: ${c.error.message}`);
+  }
   return out;
 }
 
