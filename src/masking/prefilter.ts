@@ -122,10 +122,12 @@ function vendorAt(b: Uint8Array, i: number, start: number, end: number): number 
     if (isAt(b, i - 4, start, end, 'xox', false) || isAt(b, i - 4, start, end, 'xapp', false)) {
       return boundary(b, i - 4, start, end) ? Trigger.slack : 0;
     }
-    // gl + 2 to 5 lowercase letters (glpat-, gldt-, glagent-, ...)
+    // gl + 2 to 5 lowercase letters (glpat-, gldt-, glagent-, ...). Every start in the
+    // letter run is tried: an escape's letter may precede ("\nglpat-").
     let p = i;
     while (p > start && p > i - 8 && (b[p - 1] as number) >= 0x61 && (b[p - 1] as number) <= 0x7a) p--;
-    return i - p >= 4 && isAt(b, p, start, end, 'gl', false) && boundary(b, p, start, end) ? Trigger.gitlab : 0;
+    for (; p <= i - 4; p++) if (isAt(b, p, start, end, 'gl', false) && boundary(b, p, start, end)) return Trigger.gitlab;
+    return 0;
   }
   if (isAt(b, i - 2, start, end, 'sk', false) || isAt(b, i - 2, start, end, 'rk', false)) {
     return boundary(b, i - 2, start, end) ? Trigger.stripe : 0;
@@ -224,9 +226,8 @@ class RareBytes {
   }
 
   private colon(b: Buffer, i: number, start: number, end: number): number {
-    // Most colons follow a JSON key's closing quote.
-    if (i > start && b[i - 1] === 0x22) return 0;
     if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
+    // A full form's colons all sit between hex digits; most colons follow a JSON key.
     if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
     let p = i;
     while (p > start && (CLASS[b[p - 1] as number] as number) & ADDR) p--;
@@ -305,10 +306,11 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       plus = c === 0x2b;
       group = f & DIGIT ? 1 : 0;
       groupZero = c === 0x30;
-      // Glued: a letter right before (not an escape's letter, which the scanner blanks).
+      // Glued: the run starts with a digit right after a letter (not an escape's letter,
+      // which the scanner blanks). After '+' or '(' the first group is free to start a hit.
       const p1 = at(b, i - 1, start, end);
       const p2 = at(b, i - 2, start, end);
-      glued = isLetter(p1) && p2 !== 0x5c;
+      glued = (f & DIGIT) !== 0 && isLetter(p1) && p2 !== 0x5c;
       if (f & DIGIT && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
         t |= Trigger.iban;
       }
