@@ -1,8 +1,10 @@
 // What the audit and sessions CLI commands share: the output callback, usage errors, and
-// opening the store named by --store (an existing file only: a typo must not create an
-// empty store that then "verifies"). Exit codes: 0 ok, 1 a finding (broken chain,
-// unknown session), 2 usage or an unusable store.
+// opening the store named by --store, or by the proxy's own --config (so an operator
+// need not know where the file went), an existing file only: a typo must not create an
+// empty store that then "verifies". Exit codes: 0 ok, 1 a finding (broken chain, unknown
+// session), 2 usage or an unusable store.
 import { existsSync } from 'node:fs';
+import { loadConfig } from '../config.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { AuditStore } from './store.js';
 
@@ -14,13 +16,32 @@ export function usage(out: CliOut, lines: readonly string[], problem: string | n
   return 2;
 }
 
+/** Where the store is: `--store PATH`, or the `store:` of the configuration `--config FILE`. */
+export interface StoreLocation {
+  readonly store: string | undefined;
+  readonly config: string | undefined;
+}
+
 export async function openStoreForCli(
-  path: string | undefined,
+  where: StoreLocation,
   out: CliOut,
   usageLines: readonly string[],
 ): Promise<AuditStore | null> {
+  if (where.store !== undefined && where.config !== undefined) {
+    usage(out, usageLines, 'give --store PATH or --config FILE, not both');
+    return null;
+  }
+  let path = where.store;
+  if (where.config !== undefined) {
+    try {
+      path = loadConfig(where.config).store.sqlite.path;
+    } catch (err) {
+      out(`error: ${(err as Error).message}`);
+      return null;
+    }
+  }
   if (path === undefined) {
-    usage(out, usageLines, 'missing --store PATH (the audit SQLite file)');
+    usage(out, usageLines, 'missing --store PATH (the audit SQLite file) or --config FILE (the proxy configuration)');
     return null;
   }
   if (!existsSync(path)) {

@@ -6,9 +6,9 @@ import { openStoreForCli, usage, type CliOut } from '../audit/cli-support.js';
 import { parseDuration, parseTimeSpec } from '../audit/time-spec.js';
 
 const USAGE = [
-  'usage: tracegate audit verify --store PATH',
-  '       tracegate audit export [--since TIME] --store PATH',
-  '       tracegate audit prune --older-than DURATION --store PATH',
+  'usage: tracegate audit verify (--store PATH | --config FILE)',
+  '       tracegate audit export [--since TIME] (--store PATH | --config FILE)',
+  '       tracegate audit prune --older-than DURATION (--store PATH | --config FILE)',
   'TIME is an ISO date or a duration before now (30d, 12h, 15m); DURATION is like 30d.',
 ];
 
@@ -21,6 +21,7 @@ export async function runAuditCommand(args: string[], out: CliOut): Promise<numb
       strict: true,
       options: {
         store: { type: 'string' },
+        config: { type: 'string' },
         since: { type: 'string' },
         'older-than': { type: 'string' },
       },
@@ -35,7 +36,7 @@ export async function runAuditCommand(args: string[], out: CliOut): Promise<numb
 
   switch (command) {
     case 'verify': {
-      const store = await openStoreForCli(values.store, out, USAGE);
+      const store = await openStoreForCli({ store: values.store, config: values.config }, out, USAGE);
       if (store === null) return 2;
       try {
         const report = await store.verify();
@@ -63,7 +64,7 @@ export async function runAuditCommand(args: string[], out: CliOut): Promise<numb
       } catch (err) {
         return usage(out, USAGE, (err as Error).message);
       }
-      const store = await openStoreForCli(values.store, out, USAGE);
+      const store = await openStoreForCli({ store: values.store, config: values.config }, out, USAGE);
       if (store === null) return 2;
       try {
         for await (const line of store.exportSince(since)) out(JSON.stringify(line));
@@ -76,7 +77,7 @@ export async function runAuditCommand(args: string[], out: CliOut): Promise<numb
       const olderThan = values['older-than'];
       const duration = olderThan === undefined ? null : parseDuration(olderThan);
       if (duration === null) return usage(out, USAGE, 'prune needs --older-than DURATION (e.g. 30d)');
-      const store = await openStoreForCli(values.store, out, USAGE);
+      const store = await openStoreForCli({ store: values.store, config: values.config }, out, USAGE);
       if (store === null) return 2;
       try {
         const report = await store.prune(now - duration);

@@ -10,9 +10,9 @@ import type { AuditStore, SessionDetail } from '../audit/store.js';
 import { parseTimeSpec } from '../audit/time-spec.js';
 
 const USAGE = [
-  'usage: tracegate sessions list [--subject S] [--trace T] [--since TIME] [--limit N] --store PATH',
-  '       tracegate sessions show ID --store PATH',
-  '       tracegate sessions replay ID --store PATH',
+  'usage: tracegate sessions list [--subject S] [--trace T] [--since TIME] [--limit N] (--store PATH | --config FILE)',
+  '       tracegate sessions show ID (--store PATH | --config FILE)',
+  '       tracegate sessions replay ID (--store PATH | --config FILE)',
   'TIME is an ISO date or a duration before now (30d, 12h, 15m).',
 ];
 
@@ -25,6 +25,7 @@ export async function runSessionsCommand(args: string[], out: CliOut): Promise<n
       strict: true,
       options: {
         store: { type: 'string' },
+        config: { type: 'string' },
         subject: { type: 'string' },
         trace: { type: 'string' },
         since: { type: 'string' },
@@ -53,7 +54,7 @@ export async function runSessionsCommand(args: string[], out: CliOut): Promise<n
     return usage(out, USAGE, (err as Error).message);
   }
 
-  const store = await openStoreForCli(values.store, out, USAGE);
+  const store = await openStoreForCli({ store: values.store, config: values.config }, out, USAGE);
   if (store === null) return 2;
   try {
     if (command === 'list') {

@@ -69,18 +69,21 @@ export interface CliRun {
   readonly lines: string[];
 }
 
-/** Runs `tracegate sessions ...` against a store file, as the CLI does. */
-export async function sessionsCli(store: string, ...args: string[]): Promise<CliRun> {
+/** Runs a CLI command's module with `args`, as `tracegate` does, keeping its output. */
+export async function runCli(command: typeof runSessionsCommand | typeof runAuditCommand, args: string[]): Promise<CliRun> {
   const lines: string[] = [];
-  const code = await runSessionsCommand([...args, '--store', store], (line) => lines.push(line));
+  const code = await command(args, (line) => lines.push(line));
   return { code, lines };
 }
 
-/** Runs `tracegate audit ...` against a store file, as the CLI does. */
-export async function auditCli(store: string, ...args: string[]): Promise<CliRun> {
-  const lines: string[] = [];
-  const code = await runAuditCommand([...args, '--store', store], (line) => lines.push(line));
-  return { code, lines };
+/** `tracegate sessions ... --store FILE` */
+export function sessionsCli(store: string, ...args: string[]): Promise<CliRun> {
+  return runCli(runSessionsCommand, [...args, '--store', store]);
+}
+
+/** `tracegate audit ... --store FILE` */
+export function auditCli(store: string, ...args: string[]): Promise<CliRun> {
+  return runCli(runAuditCommand, [...args, '--store', store]);
 }
 
 /** One session as the store holds it now, read through a separate handle. */

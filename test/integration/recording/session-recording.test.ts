@@ -10,7 +10,9 @@ import type { SessionDetail, StatementView } from '../../../src/audit/store.js';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken, pgClientConfig } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
-import { auditCli, endedSession, leaked, lockTraceSteps, marker, runningUpstream, sessionIdByApplication, sessionsCli, STORE_FILE } from './harness.js';
+import { runAuditCommand } from '../../../src/cli/audit.js';
+import { runSessionsCommand } from '../../../src/cli/sessions.js';
+import { auditCli, endedSession, leaked, lockTraceSteps, marker, runCli, runningUpstream, sessionIdByApplication, sessionsCli, STORE_FILE } from './harness.js';
 
 const MINE = WELL_KNOWN_TRACES.agentALow;
 const OTHER = WELL_KNOWN_TRACES.agentBLow;
@@ -253,6 +255,19 @@ describe('the CLI on the store the proxy wrote', () => {
     expect(await listed('--trace', OTHER)).toBe(false);
     expect(await listed('--since', '1h')).toBe(true);
     expect(await listed('--since', new Date(detail.session.startedAt + 1).toISOString())).toBe(false);
+  });
+
+  test('--config FILE finds the store through the proxy configuration, as an operator names it', async () => {
+    const config = join(proxy.dir, 'tracegate.yaml');
+    const listed = await runCli(runSessionsCommand, ['list', '--subject', 'agent-a', '--config', config]);
+    expect(listed.code).toBe(0);
+    expect(listed.lines.some((l) => l.includes(detail.session.sessionId))).toBe(true);
+    expect((await runCli(runAuditCommand, ['verify', '--config', config])).code).toBe(0);
+    expect((await runCli(runAuditCommand, ['verify', '--config', config, '--store', storePath])).lines[0]).toBe(
+      'error: give --store PATH or --config FILE, not both',
+    );
+    const missing = await runCli(runSessionsCommand, ['list', '--config', join(proxy.dir, 'no-such.yaml')]);
+    expect(missing).toMatchObject({ code: 2, lines: [expect.stringMatching(/no-such\.yaml.*cannot read/)] });
   });
 
   test('audit export --since: JSON lines, chained, the session in full, no token and no secret', async () => {
