@@ -131,7 +131,14 @@ export class CredentialIssuer {
       const entry = this.add(id, caller, input.traceId, rule.name, ttlMs, null, null);
       entry.state = 'approved';
       entry.grantedAt = this.deps.now();
-      const status = await this.collect(entry, caller);
+      let status: RequestStatus;
+      try {
+        status = await this.collect(entry, caller);
+      } catch (err) {
+        // The caller got an error and no id: nobody may collect this one later.
+        this.settle(entry, 'failed', 'the credential could not be issued; ask again');
+        throw err;
+      }
       if (status.state !== 'issued') throw new Error(`credential ${id} could not be issued: ${status.state}`);
       return { kind: 'issued', issued: status.issued };
     }

@@ -9,12 +9,11 @@
 // the time a refusal takes says nothing about how much of a guess was right.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const CREDENTIAL_PREFIX = 'tgc_';
+const CREDENTIAL_PREFIX = 'tgc_';
 
 const ID_BYTES = 10;
 const SECRET_BYTES = 32;
 const CREDENTIAL_FORM = /^(tgc_[0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
-const ID_FORM = /^tgc_[0-9a-f]{20}$/;
 
 export interface ParsedCredential {
   readonly id: string;
@@ -38,10 +37,6 @@ export function formatCredential(id: string, secret: string): string {
 /** Whether a password is meant as a credential (so it never goes to the OIDC verifier). */
 export function hasCredentialPrefix(password: string): boolean {
   return password.startsWith(CREDENTIAL_PREFIX);
-}
-
-export function isCredentialId(value: string): boolean {
-  return ID_FORM.test(value);
 }
 
 /** The id and secret of a well-formed credential; null for anything else. */

@@ -9,8 +9,7 @@
 // expiry unused becomes expired. Nothing ever goes back to issued.
 import type { Identity } from '../identity.js';
 
-export const CREDENTIAL_STATES = ['issued', 'redeemed', 'spent', 'expired'] as const;
-export type CredentialState = (typeof CREDENTIAL_STATES)[number];
+export type CredentialState = 'issued' | 'redeemed' | 'spent' | 'expired';
 
 export interface StoredCredential {
   /** The public id, `tgc_…`. */

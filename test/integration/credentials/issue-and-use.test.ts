@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
-import { api, credentialConfig, credentialEvents, eventsEventually, issue, tryConnect } from './helpers.js';
+import { api, credentialConfig, credentialEvents, eventsEventually, issue, queryError, tryConnect } from './helpers.js';
 
 const run = promisify(execFile);
 const MINE = WELL_KNOWN_TRACES.agentALow;
@@ -143,6 +143,15 @@ describe('use once', () => {
     const events = credentialEvents(proxy, issued.id);
     expect(events.map((e) => e.type)).toEqual(['requested', 'issued', 'reuse-refused']);
     expect(events[2]?.detail).toMatch(/expired/);
+  });
+
+  test('a session opened with it ends when the credential expires, before its next statement', async () => {
+    const issued = await issue(proxy, agent, MINE, { ttl: 1 });
+    const c = await tryConnect(credentialConfig(proxy, issued));
+    if (!('client' in c)) throw new Error(`login refused: ${c.error.message}`);
+    await c.client.query('SELECT 1');
+    await sleep(1_100);
+    expect(await queryError(c.client, READ, [MINE])).toMatchObject({ code: '28000' });
   });
 
   test('closing the connection without a read spends it', async () => {

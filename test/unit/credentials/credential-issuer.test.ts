@@ -47,9 +47,10 @@ const reviewer = who('reviewer', ['security']);
 class Recorder {
   readonly events: CredentialEvent[] = [];
   readonly steps: ApprovalStep[] = [];
-  failing = false;
+  /** true: every credential event fails; a type: only events of that type. */
+  failing: boolean | CredentialEvent['type'] = false;
   async recordCredentialEvent(event: CredentialEvent): Promise<void> {
-    if (this.failing) throw new AuditUnavailableError('the audit store is down');
+    if (this.failing === true || this.failing === event.type) throw new AuditUnavailableError('the audit store is down');
     this.events.push(event);
   }
   async recordApprovalStep(step: ApprovalStep): Promise<void> {
@@ -142,6 +143,17 @@ describe('request', () => {
     await expect(issuer.request(agent, { traceId: 'high', reason: 'r' })).rejects.toBeInstanceOf(AuditUnavailableError);
     await new Promise((r) => setTimeout(r, 5));
     expect(await approvals.list()).toEqual([]);
+  });
+
+  test('when the issue cannot be recorded the credential is not handed out, now or later', async () => {
+    const { issuer, recorder, store } = setup();
+    recorder.failing = 'issued';
+    await expect(issuer.request(agent, { traceId: 'low', reason: 'r' })).rejects.toBeInstanceOf(AuditUnavailableError);
+    const id = recorder.events[0]?.credentialId as string;
+    expect(recorder.types(id)).toEqual(['requested']);
+    expect(await store.state(id)).toBeUndefined();
+    recorder.failing = false;
+    expect(await issuer.status(agent, id, 0)).toMatchObject({ state: 'failed' });
   });
 });
 
