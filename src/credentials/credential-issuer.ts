@@ -120,7 +120,7 @@ export class CredentialIssuer {
       await this.recordRequested(id, caller, input, `refused: ${message}`);
       return { kind: 'refused', id, code: noRule ? 'no-rule' : 'not-entitled', message };
     }
-    const quota = this.deps.quotas.checkAndCount({ rule, subject: caller.subject, traceId: input.traceId, now: this.deps.now() });
+    const quota = await this.deps.quotas.checkAndCount({ rule, subject: caller.subject, traceId: input.traceId, now: this.deps.now() });
     if (!quota.ok) {
       await this.recordRequested(id, caller, input, `refused under rule ${rule.name}: ${quota.reason}`);
       return { kind: 'refused', id, code: 'quota-exceeded', message: quota.reason, retryAfterMs: quota.retryAfterMs };
@@ -149,7 +149,7 @@ export class CredentialIssuer {
       requester: caller,
       traceId: input.traceId,
       rule: rule.name,
-      statement: `-- one-time credential ${id}: one read of trace ${JSON.stringify(input.traceId)}, valid ${Math.round(ttlMs / 1000)} s once approved\n-- reason: ${input.reason}`,
+      statement: `-- one-time credential ${id}: one read of trace ${JSON.stringify(input.traceId)}, valid ${Math.round(ttlMs / 1000)} s once approved\n-- reason: ${input.reason.replace(/\s+/g, ' ')}`,
       reason: decision.reason,
       approverGroups: decision.approval.approverGroups,
       quorum: decision.approval.quorum,

@@ -54,6 +54,7 @@ class Recorder {
     this.events.push(event);
   }
   async recordApprovalStep(step: ApprovalStep): Promise<void> {
+    if (this.failing === true) throw new AuditUnavailableError('the audit store is down');
     this.steps.push(step);
   }
   types(id: string): string[] {
