@@ -6,13 +6,16 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { startAdminServer, type RunningAdminServer } from './admin/server.js';
 import { Metrics } from './admin/metrics.js';
+import type { ApprovalService } from './approvals/approval.js';
 import { ApprovalBroker } from './approvals/broker.js';
 import { WebhookNotifier } from './approvals/webhook-notifier.js';
 import { renderReplay } from './audit/replay.js';
 import { openSqliteStore } from './audit/sqlite-store.js';
+import type { AuditStore } from './audit/store.js';
 import { createTokenVerifier } from './auth/oidc-verifier.js';
 import { upstreamPassword, type Config } from './config.js';
 import { startCredentials } from './credentials/credentials.js';
+import type { CredentialStore } from './credentials/credential-store.js';
 import { MemoryCredentialStore } from './credentials/memory-credential-store.js';
 import { fatal } from './errors.js';
 import { createGateFactory } from './gate/policy-gate.js';
@@ -21,13 +24,14 @@ import { createLogger } from './log.js';
 import { ColumnCatalog } from './masking/catalog.js';
 import { createMasker } from './masking/masker.js';
 import { loadPolicyFile } from './policy/load.js';
-import { QuotaTracker } from './policy/quota.js';
+import { QuotaTracker, type QuotaStore } from './policy/quota.js';
 import { ruleForIdentity } from './policy/rules.js';
 import type { Policy } from './policy/types.js';
 import { RevocationList, revokedError, revokedLoginError } from './revocation/revocations.js';
 import { ProxyListener } from './server/listener.js';
 import { CancelRegistry } from './session/cancel-registry.js';
 import { initSqlParser } from './sql/analyze.js';
+import { openSharedStore, type SharedStore } from './store-pg/pg-shared-store.js';
 import { UpstreamLookups } from './upstream/lookups.js';
 
 export interface RunningProxy {
@@ -35,14 +39,19 @@ export interface RunningProxy {
   readonly port: number;
   readonly listener: ProxyListener;
   readonly admin: RunningAdminServer | undefined;
-  readonly approvals: ApprovalBroker;
+  readonly approvals: RunningApprovals;
   readonly revocations: RevocationList;
+  /** The shared Postgres store, when the config names one (`store: { postgres }`). */
+  readonly shared: SharedStore | undefined;
   readonly grants: GrantRegistry;
   readonly metrics: Metrics;
   /** Loads the policy file again; on error the old policy stays and the error is thrown. */
   reloadPolicy(): Policy;
   close(): Promise<void>;
 }
+
+/** The in-memory broker (one instance) or the shared store's service (several). */
+export type RunningApprovals = ApprovalService & { readonly pending: number; close(reason?: string): Promise<void> };
 
 export interface StartOptions {
   readonly log?: Logger;
@@ -76,22 +85,37 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     connectTimeoutMs: config.upstream.connectTimeout,
   };
   const upstreamTarget = { endpoint, database: config.upstream.database, user: config.upstream.user, password };
-  const store = await openSqliteStore({
-    path: config.store.sqlite.path,
-    synchronous: config.store.sqlite.synchronous === 'full' ? 'FULL' : 'NORMAL',
-    onError: (err, context) => log.error({ event: 'audit.error', context, err: String(err) }, 'audit store write failed'),
-  });
+  const onStoreError = (err: unknown, context: string): void => log.error({ event: 'audit.error', context, err: String(err) }, 'audit store write failed');
+  const revocations = new RevocationList();
+  // SQLite and in-memory state for one instance; one Postgres store shared by several
+  // (store-pg/): audit chain, approvals, revocations, credentials and quotas.
+  const shared =
+    'postgres' in config.store
+      ? await openSharedStore({
+          config: config.store.postgres,
+          revocations,
+          onError: (err, context) => log.error({ event: 'store.error', context, err: String(err) }, 'shared store problem'),
+        })
+      : undefined;
+  const store: AuditStore =
+    'sqlite' in config.store
+      ? await openSqliteStore({
+          path: config.store.sqlite.path,
+          synchronous: config.store.sqlite.synchronous === 'full' ? 'FULL' : 'NORMAL',
+          onError: onStoreError,
+        })
+      : (shared as SharedStore).audit;
   const metrics = new Metrics({ mode: config.mode });
   const lookups = new UpstreamLookups(upstreamTarget, Date.now);
   const grants = new GrantRegistry(Date.now, {
     issued: () => metrics.grantIssued(),
+    discarded: () => metrics.grantEnded(),
     revoked: (grant, reason, at) => {
       metrics.grantEnded();
       store.recordGrantRevoked({ grantId: grant.id, sessionId: grant.sessionId, at, reason });
     },
   });
-  const approvals = new ApprovalBroker({ recorder: store });
-  const revocations = new RevocationList();
+  const approvals: RunningApprovals = shared?.approvals ?? new ApprovalBroker({ recorder: store });
   const stopExpiry = revocations.startExpiry(60_000);
   metrics.watchApprovals(approvals);
   metrics.watchRevocations(revocations);
@@ -109,13 +133,14 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const cancels = new CancelRegistry();
   // One quota for statements and credential requests: a credential's read is charged
   // when it is issued, so the two paths cannot each spend a full quota.
-  const quotas = new QuotaTracker();
+  const quotas: QuotaStore = shared?.quotas ?? new QuotaTracker();
+  const credentialStore: CredentialStore = shared?.credentials ?? new MemoryCredentialStore();
   const credentials = startCredentials({
     policy: () => policy,
     traceFacts: (table, traceId) => lookups.trace(table, traceId),
     quotas,
     approvals,
-    store: new MemoryCredentialStore(),
+    store: credentialStore,
     recorder: store,
     log,
     now: Date.now,
@@ -246,6 +271,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     admin,
     approvals,
     revocations,
+    shared,
     grants,
     metrics,
     reloadPolicy: () => {
@@ -265,6 +291,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       await listener.close();
       await webhook?.close();
       await store.close();
+      await shared?.close();
       await lookups.close();
     },
   };

@@ -20,6 +20,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApprovalService } from '../approvals/approval.js';
 import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
+import { decisionFields } from '../log.js';
 import type { AuditStore, DecisionOutcome, StatementDecision } from '../audit/store.js';
 import { ClientError, error } from '../errors.js';
 import type { Grant, GrantRegistry } from '../grants/grant-registry.js';
@@ -232,7 +233,7 @@ class PolicyGate implements StatementGate {
     if (traceId && rule && this.enforcing && !credential) {
       const ruleDef = this.deps.policy().rules.find((r) => r.name === rule);
       const quota = ruleDef
-        ? this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
+        ? await this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
         : ({ ok: false, reason: `rule ${rule} is no longer in the policy` } as const);
       if (!quota.ok) {
         await this.record(decisionId, sql, params, { ...decision, reason: quota.reason }, 'deny', true, null, approvalId, '53400');
@@ -258,7 +259,8 @@ class PolicyGate implements StatementGate {
     try {
       await this.record(decisionId, sql, params, decision, outcome, admission.enforced, grant, approvalId);
     } catch (err) {
-      if (grant) this.deps.grants.revoke(grant.id, 'cancelled');
+      // Its issue was never recorded, so neither is a revocation: it never existed.
+      if (grant) this.deps.grants.discard(grant.id);
       throw err;
     }
     if (this.closed) {
@@ -295,8 +297,9 @@ class PolicyGate implements StatementGate {
     const approvals = this.deps.approvals;
     const approval = decision.approval;
     if (!approvals || !decision.rule) {
-      await this.record(decisionId, sql, params, { ...decision, reason: 'approval required but no approval service is configured' }, 'deny', true, null, null);
-      throw error('42501', 'this read needs approval, and no approval service is configured', { reference: `decision ${decisionId}` });
+      const reason = 'this read needs approval, and no approval service is configured';
+      await this.record(decisionId, sql, params, { ...decision, reason }, 'deny', true, null, null);
+      throw error('42501', reason, { reference: `decision ${decisionId}` });
     }
     const pending = approvals.request({
       sessionId: this.info.id,
@@ -379,12 +382,12 @@ class PolicyGate implements StatementGate {
       );
     } catch (err) {
       if (err instanceof AuditUnavailableError) {
-        this.deps.log.error({ event: 'audit.unavailable', decisionId }, 'audit store cannot record; refusing the statement');
+        this.deps.log.error({ ...decisionFields(record), event: 'audit.unavailable' }, 'audit store cannot record; refusing the statement');
         throw error('58030', 'the audit store cannot record this statement, so it was not run', { reference: `decision ${decisionId}` });
       }
-      if (err instanceof ClientError) throw err;
       throw err;
     }
+    this.deps.log.info(decisionFields(record), 'decision');
   }
 }
 

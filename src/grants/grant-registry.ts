@@ -32,6 +32,8 @@ export interface GrantRequest {
 export interface GrantEvents {
   readonly issued?: (grant: Grant) => void;
   readonly revoked?: (grant: Grant, reason: GrantRevokeReason, at: number) => void;
+  /** Discarded before its issue was recorded (so never revoked either). */
+  readonly discarded?: (grant: Grant) => void;
 }
 
 interface Held {
@@ -78,6 +80,15 @@ export class GrantRegistry {
     this.held.delete(id);
     this.events.revoked?.(held.grant, reason, this.now());
     return true;
+  }
+
+  /** Drops a grant whose issue could not be recorded: no revocation event, it never existed. */
+  discard(id: string): void {
+    const held = this.held.get(id);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.held.delete(id);
+    this.events.discarded?.(held.grant);
   }
 
   /** Revokes every grant a session holds (it ended or was revoked). */

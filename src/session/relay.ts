@@ -442,10 +442,16 @@ export class Relay {
         }
         return this.unexpected(frame);
       }
-      case BackendCode.ParameterDescription:
+      case BackendCode.ParameterDescription: {
         if (head?.kind !== 'describe') return this.unexpected(frame);
+        // Only a statement's Describe has one: the types the server fixed for its
+        // parameters at Parse, inferred ones included. A Bind decided after this reads
+        // binary values by these (asyncpg sends text parameters in binary format).
+        const described = decodeBackend(frame);
+        if ('paramTypes' in head.target && described.type === 'ParameterDescription') head.target.paramTypes = described.typeOids;
         if (!head.swallow) this.toClient(frame.raw);
         return undefined;
+      }
       case BackendCode.CommandComplete:
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended: {
@@ -477,12 +483,19 @@ export class Relay {
         if (head && head.kind !== 'sync' && head.kind !== 'synthetic') {
           const [failed, ...skipped] = this.queue.failExtended();
           if (failed?.kind === 'parse' || failed?.kind === 'bind') failed.failed();
+          // The error answers the failed message, but the request it belongs to is the
+          // Execute it stopped (a Bind can fail evaluating the plan): that execution
+          // records it and masks it; later ones never ran.
+          let owner = failed?.kind === 'execute' ? failed.execution : undefined;
           for (const item of skipped) {
-            if (item.kind === 'execute') item.execution.abandon('skipped after an error');
+            if (item.kind === 'execute') {
+              if (owner) item.execution.abandon('skipped after an error');
+              else owner = item.execution;
+            }
             // Skipped, so never created upstream either.
             if (item.kind === 'parse' || item.kind === 'bind') item.failed();
           }
-          this.toClient(failed?.kind === 'execute' ? failed.execution.complete(frame.raw, { error }) : frame.raw);
+          this.toClient(owner ? owner.complete(frame.raw, { error }) : frame.raw);
           return this.releaseSynthetic();
         }
         // Not an answer to anything pending (the server is shutting down, or our
@@ -656,7 +669,10 @@ function commandTag(frame: BackendFrame): string {
   return msg.type === 'CommandComplete' ? msg.tag : '';
 }
 
-interface StatementState extends PreparedStatement, Describable {}
+interface StatementState extends PreparedStatement, Describable {
+  /** As declared in Parse, until a Describe of the statement reports the server's. */
+  paramTypes: readonly number[];
+}
 
 interface PortalState extends BoundPortal, Describable {
   readonly statement: StatementState;
