@@ -83,9 +83,23 @@ const configSchema = z
       })
       .strict(),
     policy: z.string().min(1).optional(),
+    // One instance: SQLite in one file. Several instances: one shared Postgres store
+    // (SPEC section 11; README "Running several instances").
     store: z
-      .object({ sqlite: z.object({ path: z.string().min(1), synchronous: z.enum(['normal', 'full']).default('normal') }).strict() })
-      .strict()
+      .union([
+        z.object({ sqlite: z.object({ path: z.string().min(1), synchronous: z.enum(['normal', 'full']).default('normal') }).strict() }).strict(),
+        z
+          .object({
+            postgres: z
+              .object({
+                url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL'),
+                schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case schema name').default('tracegate'),
+                poolSize: z.number().int().min(2).max(200).default(10),
+              })
+              .strict(),
+          })
+          .strict(),
+      ])
       .default({ sqlite: { path: 'tracegate-audit.db', synchronous: 'normal' } }),
     admin: z
       .object({
@@ -140,7 +154,7 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
       passwordFile: rel(config.upstream.passwordFile),
       tls: { ...config.upstream.tls, ca: rel(config.upstream.tls.ca) },
     },
-    store: { sqlite: { ...config.store.sqlite, path: resolve(base, config.store.sqlite.path) } },
+    store: 'sqlite' in config.store ? { sqlite: { ...config.store.sqlite, path: resolve(base, config.store.sqlite.path) } } : config.store,
   };
 }
 

@@ -5,6 +5,7 @@
 // session), 2 usage or an unusable store.
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config.js';
+import { openPgAuditStoreForCli } from '../store-pg/pg-shared-store.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { AuditStore } from './store.js';
 
@@ -34,7 +35,17 @@ export async function openStoreForCli(
   let path = where.store;
   if (where.config !== undefined) {
     try {
-      path = loadConfig(where.config).store.sqlite.path;
+      const { store } = loadConfig(where.config);
+      if ('postgres' in store) {
+        // Several instances share one Postgres store: the same chain, whichever wrote it.
+        try {
+          return await openPgAuditStoreForCli(store.postgres);
+        } catch (err) {
+          out(`error: cannot open the Postgres audit store (schema ${store.postgres.schema}): ${(err as Error).message}`);
+          return null;
+        }
+      }
+      path = store.sqlite.path;
     } catch (err) {
       out(`error: ${(err as Error).message}`);
       return null;

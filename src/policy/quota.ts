@@ -3,7 +3,7 @@
 // minute. checkAndCount is atomic: either both quotas have room and the grant is
 // counted, or nothing is counted and the caller gets 53400. In memory with `now`
 // injected; QuotaStore is the seam for the shared store a multi-instance deployment
-// needs.
+// needs (store-pg/pg-quota-store.ts).
 import type { Rule } from './types.js';
 
 export interface QuotaRequest {
@@ -18,7 +18,8 @@ export type QuotaResult =
   | { readonly ok: false; readonly sqlstate: '53400'; readonly reason: string; readonly retryAfterMs: number };
 
 export interface QuotaStore {
-  checkAndCount(request: QuotaRequest): QuotaResult;
+  /** In memory it answers at once; the shared Postgres store (store-pg/) answers a promise. */
+  checkAndCount(request: QuotaRequest): QuotaResult | Promise<QuotaResult>;
 }
 
 interface SubjectState {

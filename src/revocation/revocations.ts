@@ -4,7 +4,7 @@
 // a revocation is made, "which live sessions does it end?" (matches / revocationApplies).
 // It does not end sessions itself: the admin API calls the listener's terminate with
 // revokedError, and records the action. In memory for one instance; several instances
-// share revocations through the Postgres store later (SPEC section 11).
+// share revocations through the Postgres store (store-pg/pg-revocations.ts, `adopt`).
 import { randomUUID } from 'node:crypto';
 import { fatal, type ClientError } from '../errors.js';
 
@@ -86,6 +86,20 @@ export class RevocationList {
     if (!existing || existing.until <= until) map.set(key, revocation);
     this.emit({ type: 'revoked', revocation });
     return revocation;
+  }
+
+  /**
+   * A revocation made elsewhere (another instance, through the shared store; see
+   * store-pg/pg-revocations.ts): in force here too, with its own id and times, and
+   * announced to subscribers like a local one, so matching sessions end here as well.
+   */
+  adopt(revocation: Revocation): void {
+    if (revocation.until <= this.now()) return;
+    const map = this.byKind[revocation.target.kind];
+    const key = targetKey(revocation.target);
+    const existing = map.get(key);
+    if (!existing || existing.until <= revocation.until) map.set(key, revocation);
+    this.emit({ type: 'revoked', revocation });
   }
 
   /** At login (and, if the gate wishes, per statement): the revocation that refuses it. */
