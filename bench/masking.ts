@@ -53,10 +53,11 @@ function lcg(seed: number): () => number {
   };
 }
 
+// Model output has line breaks, which JSON escapes as "\n": the rows carry them too.
 function prose(rand: () => number, words: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < words; i++) out.push(WORDS[Math.floor(rand() * WORDS.length)] as string);
-  return out.join(' ');
+  let out = '';
+  for (let i = 0; i < words; i++) out += (i === 0 ? '' : i % 12 === 0 ? '.\n' : ' ') + (WORDS[Math.floor(rand() * WORDS.length)] as string);
+  return out;
 }
 
 function traceBody(rand: () => number, n: number, secrets: boolean): string {

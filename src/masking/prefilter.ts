@@ -59,7 +59,6 @@ export interface ScanHints {
 
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
 
-const DIGIT = 1;
 const NUM = 2; // continues a number run: [0-9 .()+-]
 const NUM_START = 4; // starts one: [0-9+(]
 const CHECK = 8; // a byte with a check of its own
@@ -76,7 +75,7 @@ function mark(chars: string, flag: number): void {
   }
 }
 const UPPERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
-mark('0123456789', DIGIT | NUM | NUM_START | TOKEN | HEX | ADDR | B64);
+mark('0123456789', NUM | NUM_START | TOKEN | HEX | ADDR | B64);
 mark(' .()+-', NUM);
 mark('+(', NUM_START);
 mark(UPPERS + 'abcdefghijklmnopqrstuvwxyz_-', TOKEN);
@@ -168,64 +167,124 @@ function hintWordIn(b: Buffer, from: number, to: number): boolean {
   return HINT_WORD.test(b.toString('latin1', from, to));
 }
 
-/** A digit run's bits: see the module comment for each condition. */
-function numberRunBits(digits: number, dots: number, plus: boolean, zeroAt: number, threeThreeFour: boolean): number {
-  let t = 0;
-  if (digits >= 13) t |= Trigger.card;
-  if (threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9)) t |= Trigger.phone;
-  if (dots >= 3) t |= Trigger.ipv4;
-  return t;
-}
-
 /**
- * The checks anchored on rare bytes (capitals, '@', ':', '-', '_', '/', 'b', 'z'), kept
- * out of the main loop so that loop stays small enough for V8 to keep in registers.
+ * Scan state and the work done away from the byte loop: digit runs, and the checks
+ * anchored on rare bytes (capitals, '@', ':', '-', '_', '/', 'b', 'z'). The loop itself
+ * stays a table lookup per byte.
  */
-class RareBytes {
+class PrefilterState {
+  t = 0;
   // Ends of the last address and base64 runs measured, so no run is measured twice.
   private addrEnd: number;
   private b64End: number;
 
-  constructor(start: number) {
+  constructor(
+    private readonly b: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    private readonly runs: NumberRun[] | undefined,
+  ) {
     this.addrEnd = start;
     this.b64End = start;
   }
 
-  at(b: Buffer, i: number, start: number, end: number): number {
+  /** Measures the digit run starting at i; returns the index of the byte after it. */
+  numberRun(i: number): number {
+    const { b, start, end } = this;
+    const runStart = i;
+    const first = b[i] as number;
+    let allDigits = 0; // every digit, as findNumberRuns counts
+    let digits = 0; // digits a hit may hold: not those of a first group glued to a letter
+    let dots = 0;
+    let plus = first === 0x2b;
+    let zeroAt = -1; // digits before the first 2-5 digit group starting with 0
+    let prev1 = 0;
+    let prev2 = 0;
+    let threeThreeFour = false;
+    // Glued: the run starts with a digit right after a letter (not an escape's letter,
+    // which the scanner blanks). After '+' or '(' the first group is free to start a hit.
+    const p1 = at(b, i - 1, start, end);
+    const p2 = at(b, i - 2, start, end);
+    const firstIsDigit = isDigitByte(first);
+    let glued = firstIsDigit && isLetter(p1) && p2 !== 0x5c;
+    if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
+      this.t |= Trigger.iban;
+    }
+    if (!firstIsDigit) i++;
+    for (;;) {
+      const groupStart = i;
+      while (i < end && isDigitByte(b[i] as number)) i++;
+      const group = i - groupStart;
+      if (group > 0) {
+        allDigits += group;
+        if (glued) {
+          glued = false;
+        } else {
+          if (group === 4 && prev1 === 3 && prev2 === 3) threeThreeFour = true;
+          if (b[groupStart] === 0x30 && group >= 2 && group <= 5 && zeroAt < 0) zeroAt = digits;
+          digits += group;
+          prev2 = prev1;
+          prev1 = group;
+        }
+      }
+      const c = i < end ? (b[i] as number) : 0;
+      if (!((CLASS[c] as number) & NUM)) break;
+      if (c === 0x2e) dots++;
+      else if (c === 0x2b) plus = true;
+      i++;
+    }
+    let bits = 0;
+    if (digits >= 13) bits |= Trigger.card;
+    if (threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9)) bits |= Trigger.phone;
+    if (dots >= 3) bits |= Trigger.ipv4;
+    if (bits !== 0) {
+      this.t |= bits;
+      this.runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots });
+    }
+    return i;
+  }
+
+  rare(i: number): void {
+    const { b, start, end } = this;
     const c = b[i] as number;
     if (c >= 0x41 && c <= 0x5a) {
-      let t = upperAt(b, i, start, end);
+      this.t |= upperAt(b, i, start, end);
       if (i >= this.b64End) {
         let p = i;
         while (p > start && (CLASS[b[p - 1] as number] as number) & B64) p--;
         let q = i + 1;
         while (q < end && (CLASS[b[q] as number] as number) & B64) q++;
         // The secret detector also needs its hint word shortly before the run.
-        if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) t |= Trigger.awsSecret;
+        if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) this.t |= Trigger.awsSecret;
         this.b64End = q;
       }
-      return t;
+      return;
     }
     switch (c) {
       case 0x40: // @
-        return Trigger.email;
+        this.t |= Trigger.email;
+        return;
       case 0x3a: // :
-        return this.colon(b, i, start, end);
+        this.t |= this.colon(i);
+        return;
       case 0x2d: // -
       case 0x5f: // _
-        return vendorAt(b, i, start, end);
+        this.t |= vendorAt(b, i, start, end);
+        return;
       case 0x2f: // /
-        return isAt(b, i - 15, start, end, 'hooks.slack.com', false) ? Trigger.slack : 0;
+        if (isAt(b, i - 15, start, end, 'hooks.slack.com', false)) this.t |= Trigger.slack;
+        return;
       case 0x62: // b of bearer
-        return isAt(b, i + 1, start, end, 'earer', true) ? Trigger.bearer : 0;
+        if (isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
+        return;
       case 0x7a: // z of authoriz
-        return isAt(b, i - 7, start, end, 'authori', true) ? Trigger.bearer : 0;
-      default:
-        return 0;
+        if (isAt(b, i - 7, start, end, 'authori', true)) this.t |= Trigger.bearer;
+        return;
     }
   }
 
-  private colon(b: Buffer, i: number, start: number, end: number): number {
+  private colon(i: number): number {
+    const { b, start, end } = this;
     if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
     // A full form's colons all sit between hex digits; most colons follow a JSON key.
     if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
@@ -239,93 +298,44 @@ class RareBytes {
   }
 }
 
+// What the byte loop does with each byte: nothing (most), start a digit run, take an
+// escape, or a rare-byte check.
+const SKIP = 0;
+const RUN = 1;
+const ESCAPE = 2;
+const RARE = 3;
+const ACTION = new Uint8Array(256).map((_, c) => {
+  const f = CLASS[c] as number;
+  if (f & NUM_START) return RUN;
+  if (c === 0x5c) return ESCAPE;
+  return f & CHECK ? RARE : SKIP;
+});
+
 /**
  * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
  * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
  * are ASCII, which the caller checks.
  */
 export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[]): number {
-  let t = 0;
-  // The current digit run, in locals (an object here costs more than the rest).
-  let inNum = false;
-  let runStart = 0;
-  let allDigits = 0; // every digit, as findNumberRuns counts
-  let digits = 0; // digits a hit may hold: not those of a first group glued to a letter
-  let dots = 0;
-  let plus = false;
-  let zeroAt = -1; // digits before the first 2-5 digit group starting with 0
-  let group = 0;
-  let groupZero = false;
-  let glued = false;
-  let prev1 = 0;
-  let prev2 = 0;
-  let threeThreeFour = false;
-  const marks = new RareBytes(start);
-  // One step past the end, with byte 0 (no class), so the last run ends like any other.
-  for (let i = start; i <= end; i++) {
-    const c = i < end ? (b[i] as number) : 0;
-    const f = CLASS[c] as number;
-    if (inNum) {
-      if (f & DIGIT) {
-        if (group === 0) groupZero = c === 0x30;
-        group++;
-        continue;
-      }
-      if (group > 0) {
-        allDigits += group;
-        if (glued) {
-          glued = false;
-        } else {
-          if (group === 4 && prev1 === 3 && prev2 === 3) threeThreeFour = true;
-          if (groupZero && group >= 2 && group <= 5 && zeroAt < 0) zeroAt = digits;
-          digits += group;
-          prev2 = prev1;
-          prev1 = group;
-        }
-        group = 0;
-      }
-      if (f & NUM) {
-        if (c === 0x2e) dots++;
-        else if (c === 0x2b) plus = true;
-        continue;
-      }
-      const bits = numberRunBits(digits, dots, plus, zeroAt, threeThreeFour);
-      if (bits !== 0) {
-        t |= bits;
-        runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots });
-      }
-      inNum = false;
-    }
-    if ((f & (NUM_START | CHECK)) === 0) continue;
-    if (f & NUM_START) {
-      inNum = true;
-      runStart = i;
-      allDigits = digits = dots = prev1 = prev2 = 0;
-      zeroAt = -1;
-      threeThreeFour = false;
-      plus = c === 0x2b;
-      group = f & DIGIT ? 1 : 0;
-      groupZero = c === 0x30;
-      // Glued: the run starts with a digit right after a letter (not an escape's letter,
-      // which the scanner blanks). After '+' or '(' the first group is free to start a hit.
-      const p1 = at(b, i - 1, start, end);
-      const p2 = at(b, i - 2, start, end);
-      glued = (f & DIGIT) !== 0 && isLetter(p1) && p2 !== 0x5c;
-      if (f & DIGIT && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
-        t |= Trigger.iban;
-      }
-      continue;
-    }
-    if (c === 0x5c) {
+  const st = new PrefilterState(b, start, end, runs);
+  let i = start;
+  while (i < end) {
+    const action = ACTION[b[i] as number] as number;
+    if (action === SKIP) {
+      i++;
+    } else if (action === RUN) {
+      i = st.numberRun(i);
+    } else if (action === ESCAPE) {
       const e = at(b, i + 1, start, end);
       if (e === 0x75 || e === 0x2f) return Trigger.all;
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
-      if (e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c) i++;
-      continue;
+      i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
+    } else {
+      st.rare(i);
+      i++;
     }
-    t |= marks.at(b, i, start, end);
   }
-  return t;
+  return st.t;
 }
 
 function isDigitByte(c: number): boolean {

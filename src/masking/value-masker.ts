@@ -76,9 +76,9 @@ export class ValueMasker {
     return this.scanner.maskText(s, hint, hints);
   }
 
-  /** A json/jsonb document, with column-rule paths; text that is not JSON is masked as prose. */
+  /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
   maskJson(s: string, rules: readonly PathRule[], hints: ScanHints = SCAN_ALL): string {
-    return maskJsonDocument(s, this.scanner, rules, hints) ?? this.scanner.maskText(s, undefined, hints);
+    return maskJsonDocument(s, this.scanner, rules, hints, true) ?? this.scanner.maskText(s, undefined, hints);
   }
 
   /**

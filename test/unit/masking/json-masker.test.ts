@@ -89,6 +89,15 @@ describe('JSON masking by detectors', () => {
     expect(maskJsonDocument('{"a": "bob@example.com"} trailing', scanner, [])).toBeNull();
   });
 
+  it('takes the fast path for server JSON and agrees with the walk', () => {
+    const docs = [
+      '{"a": "bob@example.com", "n": 4111111111111111, "k": {"x@y.io": [1, -4111111111111111, "ok"]}}',
+      '["a\\u0040b.io", "say \\"c@d.io\\"", 5500000000000004]',
+      '["call +44 20", "7946 0958 x"]',
+    ];
+    for (const d of docs) expect(maskJsonDocument(d, scanner, [], undefined, true)).toBe(maskJsonDocument(d, scanner, []));
+  });
+
   it('masks a top-level string document', () => {
     expect(mask('"bob@example.com"')).toBe(EMAIL);
   });
