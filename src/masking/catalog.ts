@@ -21,8 +21,8 @@
 //     and on a DataRow whose row-type value does not have the cached field count (the
 //     masker NULLs such a value meanwhile).
 // No I/O of its own: the SQL runs through the query function the caller supplies.
-import type { ColumnRef, RowTypeRef } from './masker.js';
-import type { RowColumn } from './masker.js';
+import type { ColumnRef, RowColumn, RowTypeRef } from './masker.js';
+import { FIRST_NORMAL_OID } from './pg-types.js';
 
 export type CatalogQuery = (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
@@ -36,9 +36,6 @@ interface Relation {
   table: string;
   columns: Map<number, string>;
 }
-
-/** OIDs below this are built in (FirstNormalObjectId): never a table's row type. */
-const FIRST_NORMAL_OID = 16384;
 
 // One query answers both questions: $1 holds table OIDs and type OIDs alike. Dropped
 // columns keep their attnum but are neither in a RowDescription nor in a row value. A

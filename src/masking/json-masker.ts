@@ -1,12 +1,14 @@
 // Masks one JSON document (a json/jsonb value, or text that is JSON) and keeps it valid
-// JSON. Two passes at most (a json/jsonb value without path rules, whose hits all sit
-// in strings or numbers, skips the walk: spliceHits hops from string to string):
+// JSON:
 //
 //   1. The detectors scan the whole document once, with escapes decoded. No hit and no
-//      path rule: the document is returned as is, without being parsed (the fast path
-//      for most rows).
-//   2. Otherwise a single iterative walk (no recursion, so nesting depth cannot blow
-//      the stack) visits every token and records edits:
+//      path rule: the document is returned as is, without being parsed (most rows).
+//   2. A json/jsonb value from the server without path rules, whose hits all sit inside
+//      strings or numbers: the hits are spliced in place while hopping from string to
+//      string with indexOf (spliceHits), no structure walked.
+//   3. Otherwise a single iterative walk (no recursion, so nesting depth cannot blow
+//      the stack; it also checks that text which merely looks like JSON is JSON)
+//      visits every token and records edits:
 //      - a value at a column rule's path is replaced whole by the rule's strategy
 //        (objects and arrays included; everything inside them is dropped);
 //      - a hit inside a string (a value or an object KEY: keys carry emails too) is

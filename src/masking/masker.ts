@@ -4,6 +4,18 @@
 // and notice fields are masked the same way, since they echo data ("invalid input syntax
 // for type integer: \"alice@example.com\"").
 //
+// Each result column gets the first of these that applies (or none: relayed untouched):
+//   1. its origin column (RowDescription table OID + column number, through the
+//      catalog, so aliases do not matter) has a column rule: the rule's strategy;
+//   2. its origin cannot be resolved while rules exist: NULL (fail closed);
+//   3. its type is a table's row type (SELECT t FROM traces t): field by field, each
+//      by its column's rule or detectors (row-type-mask.ts);
+//   4. it is JSON computed by an expression (to_jsonb(t)) while rules exist: the rules
+//      by key (column-rules.ts expressionPathRules), plus detectors;
+//   5. detectors, by the value's type (value-masker.ts).
+// An exempt caller (a rule's masking exemption, e.g. security reviewers) gets no masker
+// at all; the session records that exemption with the statement.
+//
 // Pure: no I/O, no clock, no state between calls besides the compiled config. It never
 // decides whether a statement may run (policy/ does); it only rewrites what comes back.
 import type { FieldDescription } from '../../protocol/backend.js';
@@ -12,7 +24,7 @@ import { compileColumnRules, expressionPathRules, jsonPathsFieldMask, ruleFieldM
 import { maskDataRowFrame } from './data-row.js';
 import { enabledDetectors } from './detectors/registry.js';
 import type { PathRule } from './json-masker.js';
-import { valueKind } from './pg-types.js';
+import { FIRST_NORMAL_OID, valueKind } from './pg-types.js';
 import { rowTypeFieldMask } from './row-type-mask.js';
 import { Scanner } from './scanner.js';
 import { isDetectorKind, type MaskingConfig } from './types.js';
@@ -60,7 +72,10 @@ export interface ResultMasker {
 }
 
 export interface Masker {
-  /** False when no column rules exist: the session can skip catalog lookups entirely. */
+  /**
+   * False when no column rules exist: the session may skip catalog lookups (whole-row
+   * values are then masked by detectors alone, without knowing their columns).
+   */
   readonly needsCatalog: boolean;
   /**
    * The row masker for a result, or null when no field can need masking (exempt caller,
@@ -78,9 +93,6 @@ export interface Masker {
 const STRUCTURAL_ERROR_FIELDS = new Set(['severity', 'severityNonLocalized', 'code', 'position', 'internalPosition', 'file', 'line', 'routine']);
 
 const NULL_FIELD: FieldMask = () => null;
-
-/** OIDs below this are built in (FirstNormalObjectId): never a table's row type. */
-const FIRST_NORMAL_OID = 16384;
 
 class RowMasker implements ResultMasker {
   constructor(private readonly masks: readonly (FieldMask | null)[]) {}

@@ -118,6 +118,9 @@ const SAFE = new Set<number>([
   3904, 3906, 3908, 3910, 3912, 3926, // ranges
 ]);
 
+/** OIDs below this are built in (FirstNormalObjectId): never a table's row type. */
+export const FIRST_NORMAL_OID = 16384;
+
 export function valueKind(typeOid: number): ValueKind {
   const k = KINDS.get(typeOid);
   if (k !== undefined) return k;

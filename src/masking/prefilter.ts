@@ -11,6 +11,7 @@
 //                stripe "sk_"/"rk_"/"whsec_", github "gh?_"/"github_", gitlab "gl...-",
 //                slack "xox?-"/"xapp-" or "hooks.slack.com/"
 //   awsAccess    "AKIA", "ASIA", "ABIA" or "ACCA"
+//   gcpApiKey    "AIza"
 //   awsSecret    a run of [A-Za-z0-9/+] of 40+ holding a capital letter (the secret
 //                mixes case) with "aws" or "secret" (any case) shortly before it
 //   privateKey   "PRIV" (of PRIVATE KEY)
@@ -47,7 +48,8 @@ export const Trigger = {
   github: 1 << 14,
   gitlab: 1 << 15,
   slack: 1 << 16,
-  all: (1 << 17) - 1,
+  gcpApiKey: 1 << 17,
+  all: (1 << 18) - 1,
 } as const;
 
 /** What a prefilter pass hands the scanner: the bits, and the digit runs it measured. */
@@ -350,10 +352,11 @@ function isLetter(c: number): boolean {
   return isUpper(c) || (c >= 0x61 && c <= 0x7a);
 }
 
-/** Checks anchored on a capital letter: AKIA.., eyJ, PRIV, BEARER, AUTHORIZ. */
+/** Checks anchored on a capital letter: AKIA.., AIza, eyJ, PRIV, BEARER, AUTHORIZ. */
 function upperAt(b: Uint8Array, i: number, start: number, end: number): number {
   switch (b[i]) {
     case 0x41: // A
+      if (isAt(b, i, start, end, 'AIza', false)) return Trigger.gcpApiKey;
       return isAt(b, i, start, end, 'AKIA', false) || isAt(b, i, start, end, 'ASIA', false) || isAt(b, i, start, end, 'ABIA', false) || isAt(b, i, start, end, 'ACCA', false)
         ? Trigger.awsAccess
         : 0;

@@ -15,6 +15,7 @@ export const DETECTOR_KINDS = [
   'aws-access-key',
   'aws-secret-key',
   'gcp-private-key',
+  'gcp-api-key',
   'github-token',
   'gitlab-token',
   'slack-token',
@@ -46,7 +47,7 @@ export interface MaskingConfig {
   /** HMAC key for the `hash` strategy; required (16+ characters) when any rule hashes. */
   hashKey?: string;
   /** Which detectors run on every text and JSON value. Absent means `all`: fail closed. */
-  detectors?: 'all' | readonly DetectorKind[];
+  detectors?: 'all' | 'none' | readonly DetectorKind[];
   columns?: readonly ColumnRule[];
 }
 

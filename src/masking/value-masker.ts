@@ -65,7 +65,7 @@ export class ValueMasker {
 
   /**
    * Text (a string column, an error message): masked as JSON when it is JSON, else as
-   * prose. `triggers` narrows the detectors to those a prefilter pass allows.
+   * prose. `hints` narrow the detectors to those a prefilter pass allows.
    */
   maskString(s: string, hint?: string, hints: ScanHints = SCAN_ALL): string {
     if (!this.scanner.enabled) return s;

@@ -15,6 +15,7 @@ import { phoneDetector } from './phone.js';
 import { privateKeyDetector } from './private-key.js';
 import {
   anthropicKeyDetector,
+  gcpApiKeyDetector,
   githubTokenDetector,
   gitlabTokenDetector,
   openaiKeyDetector,
@@ -29,6 +30,7 @@ export const ALL_DETECTORS: readonly Detector[] = [
   jwtDetector,
   awsAccessKeyDetector,
   awsSecretKeyDetector,
+  gcpApiKeyDetector,
   githubTokenDetector,
   gitlabTokenDetector,
   slackTokenDetector,
@@ -51,6 +53,7 @@ export const DETECTOR_PRIORITY: Readonly<Record<DetectorKind, number>> = Object.
 
 export function enabledDetectors(selection: MaskingConfig['detectors']): readonly Detector[] {
   if (selection === undefined || selection === 'all') return ALL_DETECTORS;
+  if (selection === 'none') return [];
   const wanted = new Set<DetectorKind>(selection);
   return ALL_DETECTORS.filter((d) => wanted.has(d.kind));
 }
@@ -67,6 +70,7 @@ export const TRIGGER_OF: Readonly<Record<DetectorKind, number>> = {
   'aws-secret-key': Trigger.awsSecret,
   // A PEM, or a private_key_id by its key name (prefilter.ts hintTriggers).
   'gcp-private-key': Trigger.privateKey,
+  'gcp-api-key': Trigger.gcpApiKey,
   'github-token': Trigger.github,
   'gitlab-token': Trigger.gitlab,
   'slack-token': Trigger.slack,

@@ -1,7 +1,8 @@
 // API keys that announce their vendor with a fixed prefix: GitHub (ghp_ gho_ ghu_ ghs_
 // ghr_ github_pat_), GitLab (glpat- and the other gl*- token types), Slack (xox?- tokens,
 // xapp- app tokens, hooks.slack.com webhook URLs), Stripe (sk_/rk_ live and test keys,
-// whsec_ webhook secrets), Anthropic (sk-ant-...) and OpenAI-style (sk-..., sk-proj-...).
+// whsec_ webhook secrets), Anthropic (sk-ant-...), OpenAI-style (sk-..., sk-proj-...) and
+// Google Cloud API keys (AIza + 35 characters or more).
 // Each is probed first (chars.ts indexEndingIn), so text without the prefix costs one
 // indexOf loop per kind; Slack has two detectors of one kind (tokens, webhook URLs).
 import type { Detector, DetectorKind, Match } from '../types.js';
@@ -101,4 +102,11 @@ export const openaiKeyDetector = prefixDetector({
   literals: ['sk-'],
   pattern: /sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g,
   accept: randomBody,
+});
+
+export const gcpApiKeyDetector = prefixDetector({
+  kind: 'gcp-api-key',
+  last: 'I',
+  literals: ['AI'],
+  pattern: /AIza[0-9A-Za-z_-]{35,}/g,
 });

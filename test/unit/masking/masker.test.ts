@@ -91,6 +91,7 @@ describe('planResult', () => {
     const safe = [field('id', Oid.int4), field('at', 1184), field('ok', Oid.bool), field('u', 2950), field('ids', Oid.int4Array)];
     expect(all.planResult(safe, noCatalog, { exempt: false })).toBeNull();
     expect(createMasker({ detectors: [] }).planResult([field('t', Oid.text)], noCatalog, { exempt: false })).toBeNull();
+    expect(createMasker({ detectors: 'none' }).planResult([field('t', Oid.text)], noCatalog, { exempt: false })).toBeNull();
   });
 
   it('says whether the catalog is needed', () => {

@@ -37,6 +37,7 @@ const SECRETS: ReadonlyArray<[string, string]> = (
     ['sk-proj-Ab3dEf6hIj9kLmN0pQr2sTu4vWx6yZ8aBc_DeFgHiJk', 'openai-key'],
     ['sk-ant-api03-Xk9vQ2mN8pL4rT6wY1zB3cD5eF7gH9jK0lM2nP4qR6sT8uV0wX', 'anthropic-key'],
     ['-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----', 'private-key'],
+    ['AIzaSyDEMO-1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o', 'gcp-api-key'],
     ['192.168.10.20', 'ipv4'],
     ['2001:db8::42', 'ipv6'],
   ] as const
@@ -45,7 +46,7 @@ const SECRETS: ReadonlyArray<[string, string]> = (
 // Prose that no detector may fire on: lowercase words, non-ASCII, punctuation without
 // digits, '@', ':' or '-'. ("bearer" is left out: before a planted secret it is a cue.)
 const word = fc.constantFrom('the', 'agent', 'asked', 'about', 'a', 'refund', 'é', 'straße', '日本語', '👋', 'ok,', 'done.', 'secret', 'key', 'token', 'quote"d', 'back\\slash');
-const cue = fc.constantFrom('sk-', 'sk_live_', 'eyJ', 'AKIA', 'PRIVATE KEY', '-----BEGIN RSA PRIVATE KEY-----', 'Bearer ', 'bearer', 'Authorization: ', 'aws_secret=', 'hooks.slack.com/', 'ghp_', 'glpat-', 'xoxb-');
+const cue = fc.constantFrom('sk-', 'sk_live_', 'eyJ', 'AKIA', 'AIza', 'PRIVATE KEY', '-----BEGIN RSA PRIVATE KEY-----', 'Bearer ', 'bearer', 'Authorization: ', 'aws_secret=', 'hooks.slack.com/', 'ghp_', 'glpat-', 'xoxb-');
 const prose = fc.array(word, { minLength: 0, maxLength: 6 }).map((w) => w.join(' '));
 
 interface Planted {

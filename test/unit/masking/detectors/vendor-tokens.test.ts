@@ -32,6 +32,7 @@ describe('vendor API key detectors', () => {
     ['openai-key', OPENAI],
     ['openai-key', OPENAI_PROJ],
     ['anthropic-key', ANTHROPIC],
+    ['gcp-api-key', 'AIzaSyDEMO-1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o'],
   ])('%s finds %s', (kind, token) => {
     expect(found(kind, `key: ${token} end`)).toEqual([token]);
     expect(found(kind, JSON.stringify({ key: token }))).toEqual([token]);
@@ -53,6 +54,8 @@ describe('vendor API key detectors', () => {
     ['openai-key', 'task-' + 'Ab3dEf6hIj9kLmN0pQr2sTu4'],
     ['openai-key', 'sk-short'],
     ['anthropic-key', 'sk-ant-short'],
+    ['gcp-api-key', 'AIzaSyShort'],
+    ['gcp-api-key', 'AI agents and AIza alone'],
   ])('%s leaves %s alone', (kind, text) => {
     expect(found(kind, text)).toEqual([]);
   });
