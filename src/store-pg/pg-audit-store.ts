@@ -6,10 +6,12 @@
 // commit, as in the SQLite store, so a decision is durable before its statement runs and
 // a SIGKILL of the instance loses no decision.
 //
-// One chain for all instances (chain.ts): the append transaction locks the single
-// `chain_head` row FOR UPDATE, takes seq and the previous hash from it, inserts the
-// records and moves the head. Appends from different instances therefore serialise on
-// that row for the length of one INSERT, and the chain is one total order that
+// One chain for all instances (chain.ts): every append is one call of append_records()
+// (pg-schema.ts), which locks the single `chain_head` row FOR UPDATE, appends the records
+// only if the head is still the one this instance linked them to (else it returns the
+// real head and the records are re-linked and sent again), and moves the head, in one
+// transaction and one round trip. Appends from different instances therefore serialise
+// on that row for the length of one INSERT, and the chain is one total order that
 // `audit verify` checks exactly as for SQLite (plus: the head row must match the last
 // record, so removing the newest records is visible too). We chose this over one chain
 // per instance: those need a global order anyway to be read as one history, a verifier
@@ -79,6 +81,28 @@ interface DurableWaiter {
 
 const PRUNE_BATCH = 10_000;
 
+type Columns = [number[], string[], number[], (string | null)[], (string | null)[], (string | null)[], (string | null)[], string[], string[]];
+
+/** The records as column arrays, linked after `head` (seq and hash of each). */
+function linkRecords(head: ChainHead, records: readonly PendingRecord[]): Columns {
+  const cols: Columns = [[], [], [], [], [], [], [], [], []];
+  let { seq, hash } = head;
+  for (const r of records) {
+    seq += 1;
+    hash = linkHash(hash, seq, r);
+    cols[0].push(seq);
+    cols[1].push(r.kind);
+    cols[2].push(r.at);
+    cols[3].push(r.sessionId);
+    cols[4].push(r.ref);
+    cols[5].push(r.subject);
+    cols[6].push(r.traceId);
+    cols[7].push(r.body);
+    cols[8].push(hash);
+  }
+  return cols;
+}
+
 export class PgAuditStore implements AuditStore, RecorderSink {
   private readonly pool: pg.Pool;
   private readonly s: string;
@@ -94,6 +118,8 @@ export class PgAuditStore implements AuditStore, RecorderSink {
   private batchTimer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private readonly openRecorders = new Set<CappedResponseRecorder>();
+  /** The head as of this instance's last append; a guess that append_records checks. */
+  private head: ChainHead | null = null;
 
   constructor(options: PgAuditStoreOptions) {
     this.pool = options.pool;
@@ -238,53 +264,39 @@ export class PgAuditStore implements AuditStore, RecorderSink {
     }
   }
 
-  /** Appends the records to the one chain, in order, in one transaction. */
+  /**
+   * Appends the records to the one chain, in order, in one transaction: a single call of
+   * append_records() (pg-schema.ts) linked to the head this instance last saw, re-linked
+   * and retried when another instance appended meanwhile.
+   */
   private async append(records: readonly PendingRecord[]): Promise<ChainHead> {
-    if (records.length === 0) return { seq: 0, hash: '' };
-    let client: pg.PoolClient;
+    if (records.length === 0) return this.head ?? { seq: 0, hash: '' };
     try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw new AuditUnavailableError('audit store cannot be reached', { cause: err });
-    }
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const head = (await client.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${this.s}.chain_head WHERE id = 1 FOR UPDATE`)).rows[0];
-      if (!head) throw new Error('audit store: the chain head row is missing');
-      let { seq, hash } = head;
-      const cols: [number[], string[], number[], (string | null)[], (string | null)[], (string | null)[], (string | null)[], string[], string[]] = [
-        [], [], [], [], [], [], [], [], [],
-      ];
-      for (const r of records) {
-        seq += 1;
-        hash = linkHash(hash, seq, r);
-        cols[0].push(seq);
-        cols[1].push(r.kind);
-        cols[2].push(r.at);
-        cols[3].push(r.sessionId);
-        cols[4].push(r.ref);
-        cols[5].push(r.subject);
-        cols[6].push(r.traceId);
-        cols[7].push(r.body);
-        cols[8].push(hash);
+      let head = this.head ?? (await this.readHead());
+      for (let attempt = 0; ; attempt++) {
+        const cols = linkRecords(head, records);
+        const row = (
+          await this.pool.query<{ ok: boolean; head_seq: number; head_hash: string }>(
+            `SELECT ok, head_seq, head_hash FROM ${this.s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [head.seq, head.hash, ...cols],
+          )
+        ).rows[0];
+        if (!row) throw new Error('append_records returned no row');
+        head = { seq: row.head_seq, hash: row.head_hash };
+        this.head = head;
+        if (row.ok) return head;
+        if (attempt >= 50) throw new Error('audit store: the chain head kept moving; 50 attempts to append failed');
       }
-      await client.query(
-        `INSERT INTO ${this.s}.records (seq, kind, at, session_id, ref, subject, trace_id, body, hash)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
-        cols,
-      );
-      await client.query(`UPDATE ${this.s}.chain_head SET seq = $1, hash = $2 WHERE id = 1`, [seq, hash]);
-      await client.query('COMMIT');
-      return { seq, hash };
     } catch (err) {
-      broken = true;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw new AuditUnavailableError('audit store cannot record', { cause: err });
-    } finally {
-      // A connection that failed mid-transaction is not reused.
-      client.release(broken ? true : undefined);
+      this.head = null;
+      throw err instanceof AuditUnavailableError ? err : new AuditUnavailableError('audit store cannot record', { cause: err });
     }
+  }
+
+  private async readHead(): Promise<ChainHead> {
+    const row = (await this.pool.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${this.s}.chain_head WHERE id = 1`)).rows[0];
+    if (!row) throw new Error('audit store: the chain head row is missing');
+    return row;
   }
 
   // ---- flush and close ------------------------------------------------------------

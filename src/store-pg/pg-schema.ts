@@ -157,6 +157,33 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
     END
     $fn$;
   `,
+  // One round trip per group commit instead of five: the writer sends the records with
+  // the head it believes in (its last commit); the function locks the head row, and
+  // appends only if the head is still that one. Otherwise (another instance appended
+  // meanwhile) it appends nothing and returns the real head, and the writer re-links
+  // its records to it and tries again.
+  (s) => `
+    CREATE FUNCTION ${s}.append_records(p_prev_seq bigint, p_prev_hash text, p_seq bigint[], p_kind text[], p_at bigint[],
+                                        p_session text[], p_ref text[], p_subject text[], p_trace text[], p_body text[], p_hash text[],
+                                        OUT ok boolean, OUT head_seq bigint, OUT head_hash text)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      n int := cardinality(p_seq);
+    BEGIN
+      SELECT seq, hash INTO head_seq, head_hash FROM ${s}.chain_head WHERE id = 1 FOR UPDATE;
+      IF head_seq IS DISTINCT FROM p_prev_seq OR head_hash IS DISTINCT FROM p_prev_hash THEN
+        ok := false;
+        RETURN;
+      END IF;
+      INSERT INTO ${s}.records (seq, kind, at, session_id, ref, subject, trace_id, body, hash)
+        SELECT * FROM unnest(p_seq, p_kind, p_at, p_session, p_ref, p_subject, p_trace, p_body, p_hash);
+      head_seq := p_seq[n];
+      head_hash := p_hash[n];
+      UPDATE ${s}.chain_head SET seq = head_seq, hash = head_hash WHERE id = 1;
+      ok := true;
+    END
+    $fn$;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -49,7 +49,7 @@ async function failure(p: Promise<unknown>): Promise<{ code?: string; message: s
 describe('two instances on one Postgres store', () => {
   test('the store is migrated once, into its own schema, with a schema_version', async () => {
     const v = await store.query<{ version: number }>('SELECT version FROM tracegate.schema_version');
-    expect(v.rows).toEqual([{ version: 1 }]);
+    expect(v.rows).toEqual([{ version: 2 }]);
     const tables = await store.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tracegate' ORDER BY table_name",
     );

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// `node bench/store-compare.js` (after `npm run build`): the point-read throughput of one
+// tracegate instance with the default SQLite store against the same instance with the
+// shared Postgres store (SPEC section 11), in one run on one machine. It starts its own
+// PostgreSQL with the demo traces (bench/lib/postgres.js), the dev OIDC issuer, a store
+// database `tracegate_store` owned by its own role on that same server, then for each
+// store: tracegate as a child process with bench/policy.yaml (policy, quota, grant,
+// masking, recording all on), a short warm-up, and pgbench point reads of one trace
+// (bench/point-read.sql, -M extended, 8 clients, 2 threads). Prints TPS, the average
+// latency and the ratio.
+//
+// The store and the traces share one PostgreSQL server here (and the machine's CPUs),
+// so the Postgres-store figure is a lower bound for a store on its own server.
+// Environment: BENCH_SECONDS (default 15), BENCH_CLIENTS (default 8).
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import YAML from 'yaml';
+import { freePort, waitForPort } from './lib/net.js';
+import { PGBENCH, runPgbench } from './lib/pgbench.js';
+import { BENCH_POLICY, ROOT } from './lib/tracegate.js';
+
+if (!existsSync(join(ROOT, 'dist', 'src', 'main.js'))) {
+  console.error('store-compare: dist/ is missing; run `npm run build` first');
+  process.exit(2);
+}
+if (!existsSync(PGBENCH)) {
+  console.error(`store-compare: pgbench not found at ${PGBENCH}`);
+  process.exit(2);
+}
+const { startBenchPostgres } = await import('./lib/postgres.js');
+const { startDevIssuer, demoClients } = await import('../dist/src/demo/dev-issuer.js');
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const TRACE_ID = 'tr_000011';
+const SCRIPT = join(ROOT, 'bench', 'point-read.sql');
+const log = (m) => process.stderr.write(`store-compare: ${m}\n`);
+
+async function startProxy(postgres, issuer, store) {
+  const dir = mkdtempSync(join(tmpdir(), 'tracegate-store-compare-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'upstream-password'), `${postgres.proxyPassword}\n`, { mode: 0o600 });
+  const config = {
+    listen: { host: '127.0.0.1', port },
+    tls: { allowPlaintextOnLoopback: true },
+    upstream: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.proxyUser, passwordFile: 'upstream-password', tls: { mode: 'disable' } },
+    oidc: { issuer: issuer.issuer, audience: issuer.audience },
+    policy: BENCH_POLICY,
+    store,
+    limits: { maxConnections: 5000 },
+    log: { level: 'warn' },
+  };
+  const configFile = join(dir, 'tracegate.yaml');
+  writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
+  const logFile = join(dir, 'tracegate.log');
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tracegate.js'), 'serve', '--config', configFile], {
+    cwd: dir,
+    env: { ...process.env, TRACEGATE_MASK_KEY: 'bench-mask-key-0123456789abcdef' },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const exited = new Promise((res) => child.once('exit', (code, signal) => res(code ?? signal)));
+  try {
+    await waitForPort(port, 30_000, exited);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`tracegate did not start: ${err.message}\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+  }
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const postgres = await startBenchPostgres({ traces: 1000 });
+const issuer = await startDevIssuer({ audience: 'tracegate', clients: demoClients(), accessTokenTtl: 3600 });
+const token = await issuer.token('agent-a');
+const results = [];
+try {
+  const su = new pg.Client({ host: postgres.host, port: postgres.port, user: postgres.superuser, password: postgres.superPassword, database: 'postgres' });
+  await su.connect();
+  await su.query("CREATE ROLE tracegate_store LOGIN PASSWORD 'bench-store-password'");
+  await su.query('CREATE DATABASE tracegate_store OWNER tracegate_store');
+  await su.end();
+  const stores = [
+    ['sqlite', { sqlite: { path: 'audit.db' } }],
+    ['postgres', { postgres: { url: `postgres://tracegate_store:bench-store-password@${postgres.host}:${postgres.port}/tracegate_store` } }],
+  ];
+  for (const [name, store] of stores) {
+    log(`${name} store: starting tracegate`);
+    const tg = await startProxy(postgres, issuer, store);
+    const target = { host: '127.0.0.1', port: tg.port, user: 'agent-a', password: token, database: postgres.database };
+    try {
+      await runPgbench(target, { script: SCRIPT, vars: { tid: TRACE_ID }, clients: CLIENTS, threads: 2, seconds: 3 });
+      log(`${name} store: ${SECONDS} s of point reads, ${CLIENTS} clients`);
+      const r = await runPgbench(target, { script: SCRIPT, vars: { tid: TRACE_ID }, clients: CLIENTS, threads: 2, seconds: SECONDS });
+      if (!r.ok) throw new Error(`pgbench failed: ${r.errors.join('; ')}`);
+      results.push({ store: name, tps: r.tps, latencyAvgMs: r.latencyAvgMs, failed: r.failed });
+    } finally {
+      await tg.stop();
+    }
+  }
+} finally {
+  await issuer.close();
+  await postgres.stop();
+  rmSync(postgres.baseDir, { recursive: true, force: true });
+}
+const [sqlite, pgStore] = results;
+console.log('store      TPS      avg latency');
+for (const r of results) console.log(`${r.store.padEnd(9)} ${r.tps.toFixed(0).padStart(7)}   ${r.latencyAvgMs.toFixed(2)} ms`);
+if (sqlite && pgStore) console.log(`postgres / sqlite: ${(pgStore.tps / sqlite.tps).toFixed(2)}`);
