@@ -61,6 +61,13 @@ function scanGroups(s: string, groups: Group[], out: Match[]): void {
   let g = 0;
   while (g < groups.length) {
     const first = groups[g] as Group;
+    // Every network starts with 2-6: other windows need no Luhn (and a long run of
+    // "1 1 1 ..." costs one test per group).
+    const lead = s.charCodeAt(first.start);
+    if (lead < 0x32 || lead > 0x36) {
+      g++;
+      continue;
+    }
     let found = -1;
     let digits = 0;
     for (let h = g; h < groups.length; h++) {
