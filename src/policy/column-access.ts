@@ -22,6 +22,9 @@ export function columnAccessProblem(
 ): string | null {
   const describe = (o: Origin): { masked: string | null; restricted: string | null } => {
     if (o.type === 'unknown') return { masked: 'a column the policy cannot trace', restricted: null };
+    // Computed values and function columns: derivation.ts follows them (detectors); a
+    // masked column inside them was already checked where it is used.
+    if (o.type === 'output' || o.type === 'function') return { masked: null, restricted: null };
     const cls = classes.get(o.entry);
     if (!cls) return { masked: null, restricted: null };
     if (cls.type === 'catalog') {
@@ -89,7 +92,7 @@ function maskedUseProblem(use: ColumnUse, origin: Origin, masked: string, fieldS
   }
 }
 
-function referencedOutputs(scope: Scope, by: { type: 'position'; index: number } | { type: 'name'; name: string }): Output[] {
+export function referencedOutputs(scope: Scope, by: { type: 'position'; index: number } | { type: 'name'; name: string }): Output[] {
   if (by.type === 'name') return scope.outputs.filter((o) => o.type === 'star' || o.name === by.name);
   // After a `*` the positions are unknown: check every star and the named position.
   const starAt = scope.outputs.findIndex((o) => o.type === 'star');

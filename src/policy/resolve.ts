@@ -19,6 +19,13 @@ export type Origin =
    * neither the column rule nor the JSON key can find it.
    */
   | { readonly type: 'packed'; readonly entry: EntryId; readonly column: string }
+  /**
+   * A value computed by a subquery, CTE, set operation or VALUES list (not a column it
+   * passes on bare): output `index` of that query level.
+   */
+  | { readonly type: 'output'; readonly scope: number; readonly index: number }
+  /** A column of a function in FROM. */
+  | { readonly type: 'function'; readonly entry: EntryId }
   /** Could not be traced: treated as carrying anything. */
   | { readonly type: 'unknown' };
 
@@ -157,8 +164,9 @@ export class Resolver {
       case 'relation':
         return { presence: this.relationHas(id, name), origins: [{ type: 'base', entry: id, column: name }], unique: { entry: id, column: name, direct: true } };
       case 'function': {
-        if (e.columns === null) return { presence: 'maybe', origins: [], unique: null };
-        return e.columns.includes(name) ? { presence: 'yes', origins: [], unique: null } : NONE;
+        const origins: Origin[] = [{ type: 'function', entry: id }];
+        if (e.columns === null) return { presence: 'maybe', origins, unique: null };
+        return e.columns.includes(name) ? { presence: 'yes', origins, unique: null } : NONE;
       }
       case 'subquery':
       case 'cte':
@@ -193,7 +201,7 @@ export class Resolver {
     // Column aliases rename outputs by position; after a `*` positions are unknown.
     const starAt = outputs.findIndex((o) => o.type === 'star');
     if (aliases.length && starAt !== -1 && starAt < aliases.length) {
-      return { presence: 'maybe', origins: outputs.flatMap((o) => this.outputOrigins(o, scope, depth)), unique: null };
+      return { presence: 'maybe', origins: outputs.flatMap((o, i) => this.outputOrigins(o, i, scope, depth)), unique: null };
     }
     const passThrough = scope.shape === 'select';
     const found: Lookup[] = [];
@@ -203,18 +211,18 @@ export class Resolver {
         const entries = star.ref.qualifier === null ? colsVisibleEntries(star.env) : this.byRefname(star.env, star.ref.qualifier);
         for (const e of entries) {
           const l = this.column(e, name, depth + 1);
-          if (l.presence !== 'no') found.push(passThrough ? l : { presence: l.presence, origins: [], unique: null });
+          if (l.presence !== 'no') found.push(passThrough ? l : { presence: l.presence, origins: [computed(scopeId, i)], unique: null });
         }
         return;
       }
       if ((aliases[i] ?? o.name) !== name) return;
       if (!passThrough) {
-        found.push({ presence: 'yes', origins: [], unique: null });
+        found.push({ presence: 'yes', origins: [computed(scopeId, i)], unique: null });
         return;
       }
       const carried = o.column ?? o.wholeRow;
       if (carried === null) {
-        found.push({ presence: 'yes', origins: [], unique: null });
+        found.push({ presence: 'yes', origins: [computed(scopeId, i)], unique: null });
         return;
       }
       const r = this.resolve(carried, depth + 1);
@@ -227,11 +235,11 @@ export class Resolver {
     return { presence, origins: found.flatMap((f) => f.origins), unique: found.length === 1 && only ? only.unique : null };
   }
 
-  private outputOrigins(o: Output, scope: Scope, depth: number): Origin[] {
-    if (scope.shape !== 'select') return [];
+  private outputOrigins(o: Output, index: number, scope: Scope, depth: number): Origin[] {
+    if (scope.shape !== 'select') return [computed(scope.id, index)];
     if (o.type === 'star') return [...this.resolve(o.use, depth + 1).origins];
     const carried = o.column ?? o.wholeRow;
-    return carried === null ? [] : [...this.resolve(carried, depth + 1).origins];
+    return carried === null ? [computed(scope.id, index)] : [...this.resolve(carried, depth + 1).origins];
   }
 
   /** What column `name` of a `*` / `t.*` output carries. */
@@ -253,17 +261,21 @@ export class Resolver {
       case 'relation':
         return [{ type: 'whole-row', entry: id }];
       case 'function':
-        return [];
+        return [{ type: 'function', entry: id }];
       case 'subquery':
       case 'cte': {
         const scope = this.scope(e.query);
-        const origins = scope.outputs.flatMap((o) => this.outputOrigins(o, scope, depth + 1));
+        const origins = scope.outputs.flatMap((o, i) => this.outputOrigins(o, i, scope, depth + 1));
         return packed ? origins.map((o): Origin => (o.type === 'base' ? { type: 'packed', entry: o.entry, column: o.column } : o)) : origins;
       }
       case 'join':
         return [...this.wholeRow(e.left, depth + 1, packed), ...this.wholeRow(e.right, depth + 1, packed)];
     }
   }
+}
+
+function computed(scope: number, index: number): Origin {
+  return { type: 'output', scope, index };
 }
 
 function colsVisibleEntries(env: Env): EntryId[] {

@@ -1,11 +1,13 @@
 // The policy checks for one SELECT, in the order a developer would want to hear about
 // problems: what it reads, what it calls, then whether every trace-table reference is
-// pinned, then column-level masking rules. The outcome is either a denial reason, a
+// pinned, then column-level masking rules, then how values derived from detector-scanned
+// trace columns are used. The outcome is either a denial reason, a
 // housekeeping read (constants, type metadata) or a trace read with its pin values
 // (resolved against the Bind parameters by decide).
 import type { EntryId, SelectFacts } from '../sql/facts.js';
 import { functionProblem, operatorProblem, typeProblem } from './allow-lists.js';
 import { columnAccessProblem } from './column-access.js';
+import { derivationProblem, detectorsScan } from './derivation.js';
 import { computePins, type PinSource } from './pins.js';
 import { classifyRelation, type RelationClass } from './relations.js';
 import { Resolver } from './resolve.js';
@@ -94,6 +96,11 @@ function evaluate(facts: SelectFacts, policy: Policy, maskingExempt: boolean): S
 
   const access = columnAccessProblem(facts, resolver, classes, policy.maskedColumns, maskingExempt);
   if (access) return deny(access);
+  // Detector-scanned values may leave only whole (or destroyed): derivation.ts.
+  if (traceEntries.size && detectorsScan(policy, maskingExempt)) {
+    const derivation = derivationProblem(facts, resolver, classes);
+    if (derivation) return deny(derivation);
+  }
   return traceEntries.size ? { type: 'trace-read', pins } : { type: 'housekeeping' };
 }
 

@@ -3,10 +3,10 @@
 // top-level conjunct is guaranteed to hold for every returned row: anything under OR,
 // NOT, CASE or a function may be false while the row is still returned. The whole
 // condition is still analysed as an expression, so every column, function and operator
-// in it is recorded.
+// in it is recorded, and each top-level conjunct is an expression root.
 import { checkFields, fieldSet, unwrap } from './ast.js';
 import { analyzeExpr, operatorRef, type ExprCtx } from './expr-analyzer.js';
-import type { EntryId, Operand } from './facts.js';
+import type { EntryId, Operand, ValueRef } from './facts.js';
 import { pinValue } from './pin-operand.js';
 
 const A_EXPR_FIELDS = fieldSet('kind', 'name', 'lexpr', 'rexpr', 'location');
@@ -14,7 +14,7 @@ const BOOL_EXPR_FIELDS = fieldSet('boolop', 'args', 'location');
 
 export function addConjuncts(condition: unknown, ctx: ExprCtx, restricts: readonly EntryId[]): void {
   for (const conjunct of topLevelConjuncts(condition)) {
-    if (!equality(conjunct, ctx, restricts)) analyzeExpr(conjunct, ctx);
+    ctx.b.addRoot(equality(conjunct, ctx, restricts) ?? analyzeExpr(conjunct, ctx), ctx.clause);
   }
 }
 
@@ -26,26 +26,28 @@ function topLevelConjuncts(node: unknown): unknown[] {
   return args.flatMap(topLevelConjuncts);
 }
 
-/** Handles `left = right` (plain or OPERATOR(pg_catalog.=)); false when the node is anything else. */
-function equality(node: unknown, ctx: ExprCtx, restricts: readonly EntryId[]): boolean {
+/** Handles `left = right` (plain or OPERATOR(pg_catalog.=)); null when the node is anything else. */
+function equality(node: unknown, ctx: ExprCtx, restricts: readonly EntryId[]): ValueRef | null {
   const { type, body } = unwrap(node);
-  if (type !== 'A_Expr' || body['kind'] !== 'AEXPR_OP' || body['lexpr'] === undefined || body['rexpr'] === undefined) return false;
+  if (type !== 'A_Expr' || body['kind'] !== 'AEXPR_OP' || body['lexpr'] === undefined || body['rexpr'] === undefined) return null;
   checkFields(type, body, A_EXPR_FIELDS);
   ctx.b.visit(ctx.depth);
   const op = operatorRef(body['name'], ctx);
   const inner: ExprCtx = { ...ctx, depth: ctx.depth + 1, via: `operator ${op.name}` };
-  const leftUse = analyzeExpr(body['lexpr'], inner);
-  const rightUse = analyzeExpr(body['rexpr'], inner);
-  if (op.name !== '=' || (op.schema !== null && op.schema !== 'pg_catalog')) return true;
-  const left = operand(body['lexpr'], leftUse);
-  const right = operand(body['rexpr'], rightUse);
+  const leftValue = analyzeExpr(body['lexpr'], inner);
+  const rightValue = analyzeExpr(body['rexpr'], inner);
+  const value = ctx.b.addExpr({ type: 'operator', name: op, form: 'op', args: [leftValue, rightValue] });
+  if (op.name !== '=' || (op.schema !== null && op.schema !== 'pg_catalog')) return value;
+  const left = operand(body['lexpr'], leftValue, ctx);
+  const right = operand(body['rexpr'], rightValue, ctx);
   if (left && right && (left.type === 'column' || right.type === 'column')) {
     ctx.b.conjuncts.push({ restricts, left, right, location: typeof body['location'] === 'number' ? body['location'] : -1 });
   }
-  return true;
+  return value;
 }
 
-function operand(node: unknown, use: number | null): Operand | null {
-  if (use !== null) return { type: 'column', use };
+/** A plain column reference (not `*`), a string literal or a parameter. */
+function operand(node: unknown, value: ValueRef, ctx: ExprCtx): Operand | null {
+  if (value.type === 'use') return ctx.b.uses[value.use]?.ref.type === 'column' ? { type: 'column', use: value.use } : null;
   return pinValue(node);
 }

@@ -9,6 +9,9 @@ import type {
   Conjunct,
   CteDef,
   Env,
+  ExprId,
+  ExprNode,
+  ExprRoot,
   Output,
   OutputRef,
   QualifiedName,
@@ -20,6 +23,7 @@ import type {
   TypeRef,
   UseContext,
   UseId,
+  ValueRef,
 } from './facts.js';
 
 /** CTE names visible at a point in the query, innermost WITH first. */
@@ -49,6 +53,7 @@ interface MutableScope {
   leaves: number[];
   outputs: Output[];
   distinct: boolean;
+  branches: ScopeId[];
 }
 
 // Generous for any statement a person or driver writes; small enough that analysis
@@ -66,12 +71,14 @@ export class FactsBuilder {
   readonly operators: QualifiedName[] = [];
   readonly types: TypeRef[] = [];
   readonly ctes: CteDef[] = [];
+  readonly exprs: ExprNode[] = [];
+  readonly roots: ExprRoot[] = [];
   private readonly params = new Set<number>();
   private nodes = 0;
 
   newScope(role: ScopeRole, shape: Scope['shape']): ScopeId {
     const id = this.scopeList.length;
-    this.scopeList.push({ id, role, shape, leaves: [], outputs: [], distinct: false });
+    this.scopeList.push({ id, role, shape, leaves: [], outputs: [], distinct: false, branches: [] });
     return id;
   }
 
@@ -97,6 +104,17 @@ export class FactsBuilder {
     const id = this.uses.length;
     this.uses.push({ id, ref, env, context, location });
     return id;
+  }
+
+  addExpr(node: ExprNode): ValueRef {
+    const id: ExprId = this.exprs.length;
+    this.exprs.push(node);
+    return { type: 'expr', expr: id };
+  }
+
+  /** Records a clause-level expression (defaults: no output, not a sort key, not a FROM function). */
+  addRoot(value: ValueRef, clause: Clause, extra: Partial<Omit<ExprRoot, 'value' | 'clause'>> = {}): void {
+    this.roots.push({ value, clause, output: extra.output ?? null, ordering: extra.ordering ?? false, fromFunction: extra.fromFunction ?? null });
   }
 
   addParam(n: number): void {
@@ -128,6 +146,8 @@ export class FactsBuilder {
       types: this.types,
       ctes: this.ctes,
       params: [...this.params].sort((a, b) => a - b),
+      exprs: this.exprs,
+      roots: this.roots,
     };
   }
 }

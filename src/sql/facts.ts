@@ -120,6 +120,8 @@ export interface Scope {
   readonly shape: 'select' | 'setop' | 'values';
   /** Base relations, subqueries, CTE references and functions in this level's FROM. */
   readonly leaves: readonly EntryId[];
+  /** A set operation's two sides (each a scope of role setop-branch); empty otherwise. */
+  readonly branches: readonly ScopeId[];
   readonly outputs: readonly Output[];
   /** SELECT DISTINCT (not DISTINCT ON, whose expressions are ordinary uses). */
   readonly distinct: boolean;
@@ -268,6 +270,73 @@ export interface CteDef {
   readonly query: ScopeId;
 }
 
+// Expression trees: how every value is derived, so that the policy can follow a
+// column's value through every function, operator and cast to where it ends up (a result
+// column, a condition, a sort key). Each expression the analyser walks becomes a node;
+// each clause-level expression is a root. Every column use lies under exactly one root.
+export type ExprId = number;
+
+export type ConstKind = 'string' | 'number' | 'bool' | 'null' | 'bits';
+
+export type ValueRef =
+  /** A column reference (or `*`, or a whole-row reference). */
+  | { readonly type: 'use'; readonly use: UseId }
+  | { readonly type: 'expr'; readonly expr: ExprId }
+  /** A literal; `value` is the decoded text of a string literal, null for the others. */
+  | { readonly type: 'const'; readonly kind: ConstKind; readonly value: string | null }
+  | { readonly type: 'param'; readonly number: number };
+
+/** The A_Expr forms: `op` is a plain (binary or prefix) operator call. */
+export type OperatorForm = 'op' | 'any' | 'all' | 'distinct' | 'not-distinct' | 'nullif' | 'in' | 'like' | 'ilike' | 'similar' | 'between';
+
+export interface WindowValues {
+  readonly partition: readonly ValueRef[];
+  readonly order: readonly ValueRef[];
+  /** Frame offsets (ROWS n PRECEDING ...). */
+  readonly offsets: readonly ValueRef[];
+}
+
+export type ExprNode =
+  | {
+      readonly type: 'function';
+      readonly name: QualifiedName;
+      readonly args: readonly ValueRef[];
+      /** Aggregate ORDER BY, or WITHIN GROUP (ORDER BY ...) for ordered-set aggregates. */
+      readonly order: readonly ValueRef[];
+      readonly withinGroup: boolean;
+      readonly filter: ValueRef | null;
+      readonly window: WindowValues | null;
+    }
+  | { readonly type: 'operator'; readonly name: QualifiedName; readonly form: OperatorForm; readonly args: readonly ValueRef[] }
+  | { readonly type: 'cast'; readonly target: TypeRef; readonly arg: ValueRef; readonly typmods: readonly ValueRef[] }
+  | { readonly type: 'collate'; readonly arg: ValueRef }
+  | { readonly type: 'bool'; readonly args: readonly ValueRef[] }
+  | { readonly type: 'test'; readonly test: 'null' | 'bool'; readonly arg: ValueRef }
+  | { readonly type: 'case'; readonly subject: ValueRef | null; readonly conditions: readonly ValueRef[]; readonly results: readonly ValueRef[] }
+  | { readonly type: 'coalesce' | 'greatest-least' | 'array' | 'row' | 'grouping'; readonly args: readonly ValueRef[] }
+  | { readonly type: 'sql-value'; readonly name: string }
+  /** `x[i]`, `x[i:j]`, `(x).field`. */
+  | { readonly type: 'indirection'; readonly arg: ValueRef; readonly indexes: readonly ValueRef[] }
+  /** A subquery used as a value: `kind` as Postgres names it, with its comparison if any. */
+  | {
+      readonly type: 'sublink';
+      readonly kind: 'exists' | 'expr' | 'array' | 'any' | 'all' | 'rowcompare';
+      readonly operator: QualifiedName | null;
+      readonly test: ValueRef | null;
+      readonly query: ScopeId;
+    };
+
+export interface ExprRoot {
+  readonly value: ValueRef;
+  readonly clause: Clause;
+  /** A select-list item or a VALUES column: the scope and output position it fills. */
+  readonly output: { readonly scope: ScopeId; readonly index: number } | null;
+  /** A sort key (ORDER BY, a window's or an aggregate's ORDER BY): its values are compared with `<`. */
+  readonly ordering: boolean;
+  /** A function in FROM: the entry whose columns it produces, and their declared types. */
+  readonly fromFunction: { readonly entry: EntryId; readonly definitions: readonly TypeRef[] | null } | null;
+}
+
 export interface SelectFacts extends FactsBase {
   readonly kind: 'select';
   readonly scopes: readonly Scope[];
@@ -281,4 +350,6 @@ export interface SelectFacts extends FactsBase {
   readonly ctes: readonly CteDef[];
   /** Parameter numbers ($n) referenced anywhere. */
   readonly params: readonly number[];
+  readonly exprs: readonly ExprNode[];
+  readonly roots: readonly ExprRoot[];
 }

@@ -28,7 +28,7 @@ import {
 } from './ast.js';
 import { analyzeFuncCall, typeNameRef, type ExprCtx } from './expr-analyzer.js';
 import { findCte, type CteScope, type FactsBuilder } from './facts-builder.js';
-import type { EntryId, Env, JoinType, NamespaceItem, ScopeId } from './facts.js';
+import type { EntryId, Env, JoinType, NamespaceItem, ScopeId, TypeRef, ValueRef } from './facts.js';
 import { functionColumns } from './function-columns.js';
 import { addConjuncts } from './conjuncts.js';
 
@@ -159,6 +159,7 @@ function rangeFunction(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceI
   const outerDefs = columnDefinitions(body['coldeflist'], exprCtx);
   let columns: string[] | null = [];
   let firstName: string | null = null;
+  const calls: { value: ValueRef; definitions: readonly TypeRef[] | null }[] = [];
   for (const f of functions) {
     const { type, body: pair } = unwrap(f);
     if (type !== 'List') throw new Unanalysable(`${type} in FROM functions`);
@@ -166,11 +167,13 @@ function rangeFunction(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceI
     const [call, defs] = list(pair['items'], 'FROM function');
     const { type: callType, body: callBody } = unwrap(call);
     if (callType !== 'FuncCall') throw new Unanalysable(`${callType} as a function in FROM`);
-    const fn = analyzeFuncCall(callBody, exprCtx);
+    const { fn, value } = analyzeFuncCall(callBody, exprCtx);
     firstName ??= fn.name;
     const itemDefs = rowsFromDefinitions(defs, exprCtx);
     const scalarName = functions.length === 1 && alias.name !== null ? alias.name : fn.name;
-    const fnColumns = functionColumns(fn.name, list(callBody['args'], 'arguments').length, itemDefs ?? (functions.length === 1 ? outerDefs : null), scalarName);
+    const definitions = itemDefs ?? (functions.length === 1 ? outerDefs : null);
+    calls.push({ value, definitions: definitions && definitions.map((d) => d.type) });
+    const fnColumns = functionColumns(fn.name, list(callBody['args'], 'arguments').length, definitions && definitions.map((d) => d.name), scalarName);
     columns = columns === null || fnColumns === null ? null : [...columns, ...fnColumns];
   }
   if (columns !== null && bool(body['ordinality'])) columns.push('ordinality');
@@ -178,11 +181,17 @@ function rangeFunction(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceI
     columns = columns === null ? null : columns.map((c, i) => alias.columns[i] ?? c);
   }
   const id = ctx.b.addEntry({ type: 'function', id: ctx.b.nextEntryId(), refname: alias.name ?? firstName, columns });
+  for (const c of calls) ctx.b.addRoot(c.value, 'function in from', { fromFunction: { entry: id, definitions: c.definitions } });
   return single(id);
 }
 
+interface ColumnDefinition {
+  readonly name: string;
+  readonly type: TypeRef;
+}
+
 /** ROWS FROM (f() AS (a text)): each function's own definition list, or `{}` for none. */
-function rowsFromDefinitions(defs: unknown, ctx: ExprCtx): string[] | null {
+function rowsFromDefinitions(defs: unknown, ctx: ExprCtx): ColumnDefinition[] | null {
   if (defs === undefined || (isObject(defs) && Object.keys(defs).length === 0)) return null;
   const { type, body } = unwrap(defs);
   if (type !== 'List') throw new Unanalysable(`${type} as a column definition list`);
@@ -190,14 +199,14 @@ function rowsFromDefinitions(defs: unknown, ctx: ExprCtx): string[] | null {
   return columnDefinitions(body['items'], ctx);
 }
 
-function columnDefinitions(value: unknown, ctx: ExprCtx): string[] | null {
+function columnDefinitions(value: unknown, ctx: ExprCtx): ColumnDefinition[] | null {
   if (value === undefined) return null;
   return list(value, 'column definitions').map((d) => {
     const { type, body } = unwrap(d);
     if (type !== 'ColumnDef') throw new Unanalysable(`${type} in a column definition list`);
     checkFields(type, body, F.ColumnDef);
-    typeNameRef(body['typeName'], ctx);
-    return string(body['colname'], 'column name');
+    const ref = typeNameRef(body['typeName'], ctx);
+    return { name: string(body['colname'], 'column name'), type: ref };
   });
 }
 
@@ -232,6 +241,8 @@ function joinExpr(body: AstBody, ctx: FromCtx, lateral: readonly NamespaceItem[]
     const l = ctx.b.addUse({ type: 'column', qualifier: null, name: column }, { frame: left.items, outer: null }, { type: 'expression', clause: 'join using', via: null }, -1);
     const r = ctx.b.addUse({ type: 'column', qualifier: null, name: column }, { frame: right.items, outer: null }, { type: 'expression', clause: 'join using', via: null }, -1);
     ctx.b.conjuncts.push({ restricts, left: { type: 'column', use: l }, right: { type: 'column', use: r }, location: -1 });
+    const equals = ctx.b.addExpr({ type: 'operator', name: { schema: null, name: '=', location: -1 }, form: 'op', args: [{ type: 'use', use: l }, { type: 'use', use: r }] });
+    ctx.b.addRoot(equals, 'join using');
   }
 
   const hidden = (items: readonly NamespaceItem[]): NamespaceItem[] =>

@@ -147,7 +147,8 @@ class QueryAnalyzer {
     const id = preallocated ?? this.b.newScope(role, 'setop');
     this.b.scope(id).shape = 'setop';
     const left = this.query(expectBody(body['larg']), 'setop-branch', env, ctes, depth + 1);
-    this.query(expectBody(body['rarg']), 'setop-branch', env, ctes, depth + 1);
+    const right = this.query(expectBody(body['rarg']), 'setop-branch', env, ctes, depth + 1);
+    this.b.scope(id).branches = [left, right];
     // The result's columns are named by the leftmost branch; its values are new (no
     // table origin), so they are plain names here.
     this.b.scope(id).outputs = this.b.scope(left).outputs.map((o): Output =>
@@ -182,10 +183,10 @@ class QueryAnalyzer {
       checkFields(type, items, F.List);
       const values = list(items['items'], 'VALUES row');
       width = Math.max(width, values.length);
-      for (const v of values) analyzeExpr(v, ctx);
+      values.forEach((v, index) => this.b.addRoot(analyzeExpr(v, ctx), 'values', { output: { scope: id, index } }));
     }
     scope.outputs = Array.from({ length: width }, (_, i): Output => ({ type: 'expr', name: `column${i + 1}`, column: null, wholeRow: null }));
-    for (const s of list(body['sortClause'], 'ORDER BY')) analyzeSortBy(s, { ...ctx, clause: 'order by' });
+    for (const s of list(body['sortClause'], 'ORDER BY')) this.b.addRoot(analyzeSortBy(s, { ...ctx, clause: 'order by' }), 'order by', { ordering: true });
     this.limits(body, ctx);
     return id;
   }
@@ -205,14 +206,17 @@ class QueryAnalyzer {
     const env: Env = { frame: from.items, outer };
     const ctx = (clause: Clause): ExprCtx => this.exprCtx(env, ctes, clause, depth + 1);
 
-    scope.outputs = list(body['targetList'], 'select list').map((t) => this.target(t, id, ctx('select list')));
+    scope.outputs = list(body['targetList'], 'select list').map((t, index) => this.target(t, id, index, ctx('select list')));
     if (body['whereClause'] !== undefined) addConjuncts(body['whereClause'], ctx('where'), from.leaves);
     for (const g of list(body['groupClause'], 'GROUP BY')) this.groupItem(g, id, ctx('group by'));
-    if (body['havingClause'] !== undefined) analyzeExpr(body['havingClause'], ctx('having'));
+    if (body['havingClause'] !== undefined) this.b.addRoot(analyzeExpr(body['havingClause'], ctx('having')), 'having');
     for (const w of list(body['windowClause'], 'WINDOW')) {
       const { type, body: wd } = unwrap(w);
       if (type !== 'WindowDef') throw new Unanalysable(`${type} in WINDOW`);
-      analyzeWindowDef(wd, ctx('window'));
+      const win = analyzeWindowDef(wd, ctx('window'));
+      for (const v of win.partition) this.b.addRoot(v, 'window');
+      for (const v of win.order) this.b.addRoot(v, 'window', { ordering: true });
+      for (const v of win.offsets) this.b.addRoot(v, 'window');
     }
     const distinct = list(body['distinctClause'], 'DISTINCT');
     if (distinct.length === 1 && isObject(distinct[0]) && Object.keys(distinct[0]).length === 0) {
@@ -230,12 +234,12 @@ class QueryAnalyzer {
   }
 
   private limits(body: AstBody, ctx: ExprCtx): void {
-    if (body['limitCount'] !== undefined) analyzeExpr(body['limitCount'], { ...ctx, clause: 'limit' });
-    if (body['limitOffset'] !== undefined) analyzeExpr(body['limitOffset'], { ...ctx, clause: 'offset' });
+    if (body['limitCount'] !== undefined) this.b.addRoot(analyzeExpr(body['limitCount'], { ...ctx, clause: 'limit' }), 'limit');
+    if (body['limitOffset'] !== undefined) this.b.addRoot(analyzeExpr(body['limitOffset'], { ...ctx, clause: 'offset' }), 'offset');
   }
 
   /** One select-list item: its output column, and how its value is used. */
-  private target(node: unknown, scope: ScopeId, ctx: ExprCtx): Output {
+  private target(node: unknown, scope: ScopeId, index: number, ctx: ExprCtx): Output {
     const { type, body } = unwrap(node);
     if (type !== 'ResTarget') throw new Unanalysable(`${type} in the select list`);
     checkFields(type, body, F.ResTarget);
@@ -248,11 +252,15 @@ class QueryAnalyzer {
       checkFields(valType, valBody, COLUMN_REF_FIELDS);
       const ref = columnRefForm(valBody);
       const use = this.b.addUse(ref, ctx.env, { type: 'output', scope }, location);
+      this.b.addRoot({ type: 'use', use }, 'select list', { output: { scope, index } });
       return ref.type === 'star' ? { type: 'star', use } : { type: 'expr', name, column: use, wholeRow: null };
     }
     const wholeRow = this.wholeRowTarget(valType, valBody, scope, ctx);
-    if (wholeRow !== null) return { type: 'expr', name, column: null, wholeRow };
-    analyzeExpr(val, ctx);
+    if (wholeRow !== null) {
+      this.b.addRoot({ type: 'use', use: wholeRow }, 'select list', { output: { scope, index } });
+      return { type: 'expr', name, column: null, wholeRow };
+    }
+    this.b.addRoot(analyzeExpr(val, ctx), 'select list', { output: { scope, index } });
     return { type: 'expr', name, column: null, wholeRow: null };
   }
 
@@ -263,7 +271,8 @@ class QueryAnalyzer {
       if ((fn.schema !== null && fn.schema !== 'pg_catalog') || !WHOLE_ROW_FUNCTIONS.has(fn.name)) return null;
       const first = wholeRowArgument(list(body['args'], 'arguments')[0]);
       if (first === null || body['agg_star'] === true || body['func_variadic'] === true) return null;
-      analyzeFuncCall(body, ctx, true);
+      // The function's other arguments (row_to_json(t, true)): a root of their own.
+      this.b.addRoot(analyzeFuncCall(body, ctx, true).value, 'select list');
       return this.b.addUse(first.ref, ctx.env, { type: 'wholerow-output', scope, via: `${fn.name}()` }, first.location);
     }
     if (type === 'TypeCast') {
@@ -298,7 +307,7 @@ class QueryAnalyzer {
   private sortKey(node: unknown, scope: ScopeId, ctx: ExprCtx): void {
     const ref = this.outputRefOf(node);
     if (ref !== null) this.b.outputRef(scope, ref, ctx.clause);
-    if (ref === null || ref.type === 'name') analyzeExpr(node, ctx);
+    if (ref === null || ref.type === 'name') this.b.addRoot(analyzeExpr(node, ctx), ctx.clause, { ordering: ctx.clause === 'order by' });
   }
 
   private outputRefOf(node: unknown): { type: 'position'; index: number } | { type: 'name'; name: string } | null {

@@ -32,15 +32,19 @@ const ALLOWED: readonly string[] = [
   `SELECT x.* FROM (SELECT user_email AS e FROM traces WHERE ${PIN}) x`,
   `SELECT x FROM (SELECT * FROM traces WHERE ${PIN}) x`,
   `SELECT to_jsonb(c) FROM (WITH c AS (SELECT * FROM traces WHERE ${PIN}) SELECT * FROM c) c`,
-  `SELECT upper(summary), risk, created_at::date FROM traces WHERE ${PIN} ORDER BY created_at`,
+  // Expressions over columns without a masking rule: those that keep the value whole or
+  // destroy it (upper(summary) would not: decide-extraction.test.ts).
+  `SELECT length(summary), risk, created_at::date FROM traces WHERE ${PIN} ORDER BY created_at`,
   `SELECT * FROM traces WHERE ${PIN} ORDER BY created_at DESC`,
   `SELECT s.content, t.user_email FROM traces t JOIN trace_steps s ON s.trace_id = t.trace_id WHERE t.${PIN} ORDER BY s.step`,
-  `SELECT lower(s.content) FROM trace_steps s WHERE s.${PIN}`,
+  `SELECT to_jsonb(s.content) FROM trace_steps s WHERE s.${PIN}`,
   `SELECT count(*) FROM traces WHERE ${PIN}`,
 ];
 
 const DENIED: readonly (readonly [string, RegExp])[] = [
   [`SELECT lower(user_email) FROM traces WHERE ${PIN}`, /masked column public\.traces\.user_email is used in an expression in the select list \(in lower\(\)\)/],
+  // Columns without a rule are detector-scanned: re-cased, a secret in them is not recognised.
+  [`SELECT lower(s.content) FROM trace_steps s WHERE s.${PIN}`, /function lower over public\.trace_steps\.content would return text the masking detectors cannot recognise/],
   [`SELECT user_email || '' FROM traces WHERE ${PIN}`, /user_email is used in an expression.*operator \|\|/],
   [`SELECT substring(user_email, 1, 3) FROM traces WHERE ${PIN}`, /user_email/],
   [`SELECT substring(user_email FROM 1 FOR 3) FROM traces WHERE ${PIN}`, /user_email/],

@@ -58,9 +58,11 @@ const LEGIT: readonly Legit[] = [
   [`SELECT * FROM traces t LEFT JOIN trace_steps s ON s.trace_id = t.trace_id WHERE t.trace_id = 't1'`, 't1'],
   [`SELECT * FROM trace_steps s RIGHT JOIN traces t ON s.trace_id = t.trace_id WHERE t.trace_id = 't1'`, 't1'],
   [`SELECT * FROM traces t LEFT JOIN trace_steps s ON s.trace_id = 't1' WHERE t.trace_id = 't1'`, 't1'],
-  [`SELECT t.summary::varchar(20), t.created_at::date, s.step::text FROM traces t JOIN trace_steps s ON s.trace_id = t.trace_id WHERE t.trace_id = 't1'`, 't1'],
+  // (summary::varchar(20) truncates: denied since the detectors scan trace columns, decide-extraction.test.ts)
+  [`SELECT t.summary::varchar, t.created_at::date, s.step::text FROM traces t JOIN trace_steps s ON s.trace_id = t.trace_id WHERE t.trace_id = 't1'`, 't1'],
   [`SELECT date_trunc('hour', created_at), extract(epoch FROM created_at), created_at AT TIME ZONE 'UTC' FROM traces WHERE trace_id = 't1'`, 't1'],
-  [`SELECT coalesce(summary, ''), length(summary), upper(risk), summary ILIKE '%x%' FROM traces WHERE trace_id = 't1'`, 't1'],
+  // (upper(risk) and ILIKE over a trace column: denied since the detectors scan it, decide-extraction.test.ts)
+  [`SELECT coalesce(summary, ''), length(summary), md5(risk), summary IS NULL, risk IN ('low', 'high') FROM traces WHERE trace_id = 't1'`, 't1'],
   [`SELECT * FROM traces WHERE trace_id = 't1' AND trace_id = 't1'`, 't1'],
   [`SELECT * FROM traces WHERE trace_id = $1 AND trace_id = $2`, 't1', ['t1', 't1']],
   [`SELECT * FROM trace_steps WHERE trace_id = 't1' AND step BETWEEN 1 AND 5 AND role IN ('user', 'assistant')`, 't1'],

@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyze, clearAnalysisCache, initSqlParser } from '../../../src/sql/analyze.js';
-import type { SelectFacts, StatementFacts } from '../../../src/sql/facts.js';
+import type { SelectFacts, StatementFacts, ValueRef } from '../../../src/sql/facts.js';
+import { DRIVER_INTROSPECTION } from '../policy/driver-queries.js';
 
 beforeAll(async () => {
   await initSqlParser();
@@ -146,6 +147,111 @@ describe('analyze: select facts', () => {
     expect(f.entries.map((e) => (e.type === 'function' ? e.columns : null))).toEqual([['key', 'value'], ['g'], ['v', 'n'], ['a', 'b'], null]);
     const rowsFrom = select(`SELECT * FROM ROWS FROM (jsonb_to_record('{}') AS (a text), generate_series(1, 2)) WITH ORDINALITY AS r`);
     expect(rowsFrom.entries.map((e) => e.type === 'function' && [e.refname, e.columns])).toEqual([['r', ['a', 'generate_series', 'ordinality']]]);
+  });
+});
+
+describe('analyze: expression trees', () => {
+  /** Every use reachable from the roots, counting how often each is reached. */
+  function reached(f: SelectFacts): Map<number, number> {
+    const seen = new Map<number, number>();
+    const value = (v: ValueRef): void => {
+      if (v.type === 'use') seen.set(v.use, (seen.get(v.use) ?? 0) + 1);
+      if (v.type !== 'expr') return;
+      const n = f.exprs[v.expr];
+      if (!n) throw new Error(`no expr ${v.expr}`);
+      switch (n.type) {
+        case 'function':
+          [...n.args, ...n.order, ...(n.filter ? [n.filter] : []), ...(n.window ? [...n.window.partition, ...n.window.order, ...n.window.offsets] : [])].forEach(value);
+          return;
+        case 'cast':
+          [n.arg, ...n.typmods].forEach(value);
+          return;
+        case 'collate':
+        case 'test':
+          value(n.arg);
+          return;
+        case 'case':
+          [...(n.subject ? [n.subject] : []), ...n.conditions, ...n.results].forEach(value);
+          return;
+        case 'indirection':
+          [n.arg, ...n.indexes].forEach(value);
+          return;
+        case 'sublink':
+          if (n.test) value(n.test);
+          return;
+        case 'sql-value':
+          return;
+        default:
+          n.args.forEach(value);
+      }
+    };
+    for (const r of f.roots) value(r.value);
+    return seen;
+  }
+
+  const corpus = [
+    `SELECT t.trace_id, lower(s.content) AS c, count(*) FROM traces t LEFT JOIN trace_steps s ON s.trace_id = t.trace_id WHERE t.trace_id = $1 GROUP BY 1, 2`,
+    `SELECT a, b.* , to_jsonb(b), row_to_json(b, true), b::text FROM t a JOIN u b USING (k) WHERE a.x = 1 AND (a.y LIKE 'z%' OR NOT a.z) ORDER BY a.w DESC`,
+    `SELECT CASE x WHEN 1 THEN y ELSE z END, CASE WHEN p THEN q END, coalesce(a, b), greatest(c, d), nullif(e, f), ARRAY[g], ROW(h, i), (j).k, l[1:2], m COLLATE "C" FROM t`,
+    `SELECT sum(x) FILTER (WHERE y > 0), array_agg(z ORDER BY w), percentile_disc(0.5) WITHIN GROUP (ORDER BY v), rank() OVER (PARTITION BY a ORDER BY b ROWS BETWEEN c PRECEDING AND CURRENT ROW), lag(d) OVER win FROM t WINDOW win AS (PARTITION BY e ORDER BY f)`,
+    `SELECT (SELECT max(x) FROM u WHERE u.k = t.k), EXISTS (SELECT 1 FROM v WHERE v.k = t.k), t.a IN (SELECT b FROM w), t.c < ANY (SELECT d FROM w) FROM t`,
+    `WITH c AS (SELECT x, y FROM t WHERE k = 'a') SELECT x FROM c UNION ALL SELECT y FROM c ORDER BY 1 LIMIT 3 OFFSET 1`,
+    `SELECT e.value, g, r.* FROM t, LATERAL jsonb_array_elements(t.doc->'a') e, generate_series(1, t.n) g, ROWS FROM (jsonb_to_record(t.doc) AS (a text)) r WHERE t.k = $2::text`,
+    `SELECT * FROM (VALUES (1, 'a'), (2, t.x)) v(n, s), LATERAL (SELECT v.n + 1 AS m) w, t WHERE x::varchar(3) = 'abc' AND y BETWEEN 1 AND 2 AND z IS DISTINCT FROM 3 AND q IS NULL AND r IS TRUE`,
+    `SELECT DISTINCT ON (a) a, b FROM t GROUP BY GROUPING SETS ((a), (b)) HAVING count(*) > 1 ORDER BY a, b`,
+    `SELECT x FROM t WHERE (a, b) = (SELECT 1, 2) AND c = ANY (ARRAY[1, 2]) AND d <> ALL ('{1}') AND current_date > e`,
+  ];
+
+  it('puts every column use under exactly one root', () => {
+    const statements = [...corpus, ...Object.values(DRIVER_INTROSPECTION)].flatMap((sql) => {
+      const a = analyze(sql);
+      return a.ok ? a.statements.flatMap((s) => (s.kind === 'select' ? [s] : [])) : [];
+    });
+    expect(statements.length).toBeGreaterThan(corpus.length);
+    for (const f of statements) {
+      const seen = reached(f);
+      for (const u of f.uses) expect(seen.get(u.id), `${f.text}: use ${u.id}`).toBe(1);
+    }
+  });
+
+  it('records select-list items as roots filling their output, and sort keys as ordering roots', () => {
+    const f = select(`SELECT upper(content) AS u, step FROM trace_steps WHERE trace_id = $1 AND step > 2 ORDER BY length(content) DESC, 2`);
+    const outputs = f.roots.filter((r) => r.output).map((r) => [r.clause, r.output?.index]);
+    expect(outputs).toEqual([
+      ['select list', 0],
+      ['select list', 1],
+    ]);
+    expect(f.roots.filter((r) => r.ordering).map((r) => r.clause)).toEqual(['order by']);
+    expect(f.roots.filter((r) => r.clause === 'where')).toHaveLength(2);
+    const first = f.roots[0]?.value;
+    const node = first?.type === 'expr' ? f.exprs[first.expr] : undefined;
+    expect(node).toMatchObject({ type: 'function', name: { name: 'upper' }, args: [{ type: 'use' }] });
+  });
+
+  it('records literals by kind, string literals with their value', () => {
+    const f = select(`SELECT f(1, 1.5, true, 'x', NULL, B'101', $1)`);
+    const root = f.roots[0]?.value;
+    const node = root?.type === 'expr' ? f.exprs[root.expr] : undefined;
+    expect(node?.type === 'function' && node.args).toEqual([
+      { type: 'const', kind: 'number', value: null },
+      { type: 'const', kind: 'number', value: null },
+      { type: 'const', kind: 'bool', value: null },
+      { type: 'const', kind: 'string', value: 'x' },
+      { type: 'const', kind: 'null', value: null },
+      { type: 'const', kind: 'bits', value: null },
+      { type: 'param', number: 1 },
+    ]);
+  });
+
+  it('ties functions in FROM to their entry and column definition types, and set operations to their branches', () => {
+    const f = select(`SELECT * FROM t, jsonb_to_recordset(t.d) AS r(a text, b numeric(5)) UNION SELECT 1, 2, 3`);
+    const fromFn = f.roots.find((r) => r.fromFunction);
+    expect(fromFn?.fromFunction?.definitions?.map((d) => [d.name, d.typmods])).toEqual([
+      ['text', false],
+      ['numeric', true],
+    ]);
+    expect(f.entries[fromFn?.fromFunction?.entry ?? -1]?.type).toBe('function');
+    expect(f.scopes[0]?.branches).toHaveLength(2);
   });
 });
 
