@@ -23,7 +23,7 @@ export interface CompiledRule {
 const NULL_FIELD: FieldMask = () => null;
 
 /** `table.column` means schema public; anything but 2 or 3 dotted parts is refused. */
-export function qualifiedColumn(name: string): string {
+function qualifiedColumn(name: string): string {
   const parts = name.split('.');
   if (parts.length === 2) return `public.${name}`;
   if (parts.length === 3 && parts.every((p) => p.length > 0)) return name;

@@ -43,7 +43,7 @@ function entryFieldMask(ref: RowTypeRef, i: number, ctx: RowTypeContext, depth: 
 }
 
 /** The text mask for a value of this row type (or array of it); NULL when it does not fit. */
-export function rowTypeTextMask(ref: RowTypeRef, ctx: RowTypeContext, depth = 0): TextMask {
+function rowTypeTextMask(ref: RowTypeRef, ctx: RowTypeContext, depth = 0): TextMask {
   if (depth > MAX_DEPTH) return () => null;
   const entries = ref.columns.map((_, i) => entryTextMask(ref, i, ctx, depth));
   const count = entries.length;
