@@ -6,8 +6,8 @@
 // the admin gets 503 saying it is in force but unrecorded, and the log says so too.
 import { z } from 'zod';
 import type { AdminActionDetail } from '../audit/store.js';
-import { revocationApplies, revokedError, type RevocationTarget } from '../revocation/revocations.js';
-import type { AdminDeps } from './deps.js';
+import { revokedError, targetApplies, type RevocationTarget } from '../revocation/revocations.js';
+import type { AdminDeps, AdminLiveSession } from './deps.js';
 import { badRequest, HttpError, json, readJsonBody } from './http.js';
 import type { Route } from './router.js';
 import { parseTimeInput } from './time-input.js';
@@ -54,11 +54,13 @@ export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'listener' | 
               ? { kind: 'session', sessionId: body.session }
               : { kind: 'jti', jti: body.jti as string };
 
+        // The proxy ends matching sessions as the revocation is made (it listens to the
+        // list, so revocations from other instances take effect too); count them first,
+        // and end here whatever is still live, in case nothing listens.
+        const applies = (s: AdminLiveSession): boolean => targetApplies(target, { id: s.info.id, identity: s.info.identity });
+        const sessionsEnded = deps.listener.sessions().filter(applies).length;
         const revocation = deps.revocations.revoke({ target, reason: body.reason, by: actor, ...(until === undefined ? {} : { until }) });
-        const sessionsEnded = deps.listener.terminate(
-          (s) => revocationApplies(revocation, { id: s.info.id, identity: s.info.identity }),
-          revokedError(revocation),
-        );
+        deps.listener.terminate(applies, revokedError(revocation));
         deps.log.info({ event: 'admin.revoke', revocation: revocation.id, target: target.kind, actor, sessionsEnded }, 'access revoked');
         try {
           await deps.recorder.recordAdminAction({ actionId: revocation.id, at: revocation.at, actor, reason: body.reason, action: actionOf(target) });

@@ -173,7 +173,10 @@ export class RevocationList {
 
 /** Whether this one revocation ends this session (the admin API's terminate filter). */
 export function revocationApplies(revocation: Revocation, session: RevocableSession): boolean {
-  const { target } = revocation;
+  return targetApplies(revocation.target, session);
+}
+
+export function targetApplies(target: RevocationTarget, session: RevocableSession): boolean {
   switch (target.kind) {
     case 'subject':
       return session.identity.subject === target.subject;
