@@ -2,7 +2,7 @@
 // caller, the analysed statements and the parameter values. No I/O and no clock (now is
 // passed in). Deny by default: a statement is allowed only when a check below says so.
 //
-//   identity ─▶ rule ─▶ every statement: blocked? housekeeping? single-trace read?
+//   identity ─▶ rule ─▶ every statement: blocked? housekeeping (incl. psql's \d)? single-trace read?
 //                              │ any denial denies the whole message (none of it runs)
 //                              ▼
 //            pins resolved against the Bind values ─▶ exactly one trace id
@@ -16,6 +16,7 @@ import type { Analysis } from '../sql/facts.js';
 import { deny, type Decision } from './decision.js';
 import { entitlementDecision } from './entitlement.js';
 import { housekeepingDecision } from './housekeeping.js';
+import { psqlDescribe } from './psql-describe.js';
 import { ruleForIdentity } from './rules.js';
 import { checkSelect } from './select-check.js';
 import type { Policy, TraceInfo } from './types.js';
@@ -38,10 +39,18 @@ export function decide(
   const pinnedParams = new Set<number>();
   // Even a read of no trace data returns rows (generate_series can return many): limit it.
   let returnsRows = false;
+  const housekeeping: string[] = [];
   for (const [i, s] of statements.entries()) {
     const where = statements.length > 1 ? ` (statement ${i + 1} of ${statements.length})` : '';
     switch (s.kind) {
       case 'select': {
+        // psql's own describe queries, recognised by their exact text: catalog structure only.
+        const described = psqlDescribe(s);
+        if (described) {
+          returnsRows = true;
+          if (!housekeeping.includes(described)) housekeeping.push(described);
+          break;
+        }
         const verdict = checkSelect(s, policy, rule.maskingExempt);
         if (verdict.type === 'deny') return deny('denied', rule.name, verdict.reason + where);
         if (verdict.type === 'housekeeping') {
@@ -88,7 +97,7 @@ export function decide(
   }
   const [traceId] = distinct;
   if (traceId === undefined) {
-    const reason = statements.length === 0 ? 'empty query' : 'no trace data is read';
+    const reason = statements.length === 0 ? 'empty query' : housekeeping.length ? `no trace data is read (${housekeeping.join('; ')})` : 'no trace data is read';
     return { outcome: 'allow', category: 'housekeeping', rule: rule.name, reason, limits: returnsRows ? rule.limits : null };
   }
   const terms = {
