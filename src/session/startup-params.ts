@@ -7,7 +7,10 @@ import { error as clientError, fatal } from '../errors.js';
 
 const FORWARDED = new Map<string, (value: string) => boolean>([
   ['application_name', (v) => v.length <= 63],
-  ['client_encoding', (v) => /^(utf-?8|unicode)$/i.test(v)],
+  // Postgres compares encoding names with every non-alphanumeric character removed
+  // (clean_encoding_name), so asyncpg's quoted 'utf-8' is UTF8 to it; so it is here.
+  // The upstream gets client_encoding=UTF8 whatever the client wrote (below).
+  ['client_encoding', (v) => /^(utf8|unicode)$/.test(v.toLowerCase().replace(/[^a-z0-9]/g, ''))],
   ['datestyle', (v) => /^[A-Za-z, ]{1,40}$/.test(v)],
   ['timezone', (v) => /^[A-Za-z0-9_+\-/:. ]{1,64}$/.test(v)],
   ['extra_float_digits', (v) => /^-?[0-3]$/.test(v)],
