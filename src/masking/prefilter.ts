@@ -116,6 +116,10 @@ function boundary(b: Uint8Array, p: number, start: number, end: number): boolean
 
 /** The vendor whose prefix ends with the '-' or '_' at i, as its trigger bit (or 0). */
 function vendorAt(b: Uint8Array, i: number, start: number, end: number): number {
+  // Every prefix ends in a lowercase letter before its '-' or '_' ("sk-", "ghp_"); most
+  // dashes and underscores here are in dates, ids and JSON keys, and stop at this test.
+  const prev = at(b, i - 1, start, end);
+  if (prev < 0x61 || prev > 0x7a) return 0;
   if (b[i] === 0x2d) {
     if (isAt(b, i - 2, start, end, 'sk', false) && boundary(b, i - 2, start, end)) {
       return isAt(b, i + 1, start, end, 'ant-', false) ? Trigger.anthropic : Trigger.openai;
@@ -135,8 +139,7 @@ function vendorAt(b: Uint8Array, i: number, start: number, end: number): number 
   }
   if (isAt(b, i - 5, start, end, 'whsec', false)) return boundary(b, i - 5, start, end) ? Trigger.stripe : 0;
   if (isAt(b, i - 6, start, end, 'github', false)) return boundary(b, i - 6, start, end) ? Trigger.github : 0;
-  const v = at(b, i - 1, start, end);
-  const ghKind = v === 0x70 || v === 0x6f || v === 0x75 || v === 0x73 || v === 0x72; // p o u s r
+  const ghKind = prev === 0x70 || prev === 0x6f || prev === 0x75 || prev === 0x73 || prev === 0x72; // p o u s r
   return ghKind && isAt(b, i - 3, start, end, 'gh', false) && boundary(b, i - 3, start, end) ? Trigger.github : 0;
 }
 
