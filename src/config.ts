@@ -125,11 +125,24 @@ const configSchema = z
       .object({
         maxMessageSize: size.default(64 * 1024 * 1024),
         maxConnections: z.number().int().positive().default(1000),
+        // 0 = no limit. Off by default: behind a load balancer every client shares its
+        // address, and many services share one subject; the operator knows which applies.
+        maxConnectionsPerAddress: z.number().int().min(0).default(0),
+        maxSessionsPerSubject: z.number().int().min(0).default(0),
         loginTimeout: duration.default(10_000),
         idleTimeout: duration.default(0),
+        drainTimeout: duration.default(30_000),
       })
       .strict()
-      .default({ maxMessageSize: 64 * 1024 * 1024, maxConnections: 1000, loginTimeout: 10_000, idleTimeout: 0 }),
+      .default({
+        maxMessageSize: 64 * 1024 * 1024,
+        maxConnections: 1000,
+        maxConnectionsPerAddress: 0,
+        maxSessionsPerSubject: 0,
+        loginTimeout: 10_000,
+        idleTimeout: 0,
+        drainTimeout: 30_000,
+      }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

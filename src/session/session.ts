@@ -32,6 +32,8 @@ export interface SessionDeps {
   readonly log: Logger;
   readonly login: LoginOptions;
   readonly loginTimeoutMs: number;
+  /** A logged-in session that waits this long for its client is ended; 0 never. */
+  readonly idleTimeoutMs: number;
   readonly upstream: UpstreamTarget;
   readonly newId: () => string;
   readonly now: () => number;
@@ -42,6 +44,11 @@ export interface SessionDeps {
   readonly recordStart: (session: SessionInfo) => Promise<void>;
   /** Extra notices for the client right after login (e.g. monitor mode). */
   readonly loginNotices: readonly string[];
+  /**
+   * Takes one of the subject's session slots before any upstream connection is made;
+   * throws a FATAL ClientError when there is none. Returns the slot's release.
+   */
+  readonly claim: (subject: string) => () => void;
   readonly track: (session: LiveSession) => () => void;
 }
 
@@ -49,6 +56,8 @@ export interface SessionDeps {
 export interface LiveSession {
   readonly info: SessionInfo;
   terminate(err: ClientError): void;
+  /** Ends the session with `err` once what its client already sent has been answered. */
+  drain(err: ClientError): void;
 }
 
 export async function runSession(socket: net.Socket, deps: SessionDeps): Promise<void> {
@@ -56,11 +65,16 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
   const log = deps.log.child({ client: clientAddress });
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
+  // The deadline covers the whole login, however the client paces its bytes; a login
+  // that completes after it (a slow token check or upstream) must not start a session.
+  let timedOut = false;
   const timer = setTimeout(() => {
+    timedOut = true;
     refuse(conn.socket, fatal('08P01', 'login timed out'), log);
   }, deps.loginTimeoutMs);
 
   let upstream: UpstreamConnection | undefined;
+  let release: (() => void) | undefined;
   const conn = { socket };
   try {
     const result = await login(conn, deps.login);
@@ -70,6 +84,7 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
       return;
     }
     await deps.admit(result.identity, result.startup);
+    release = deps.claim(result.identity.subject);
     try {
       upstream = await connectUpstream({
         ...deps.upstream.endpoint,
@@ -95,13 +110,19 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     };
     await deps.recordStart(info);
     clearTimeout(timer);
-    if (result.socket.destroyed) {
+    if (timedOut || result.socket.destroyed) {
       upstream.socket.destroy();
+      release();
+      // The start is on record, so the end must be too.
+      void Promise.resolve(deps.gate(info, { cancelUpstream: () => undefined, notice: () => undefined }).close('client gone before the session started')).catch(
+        (err: unknown) => log.error({ err: String(err) }, 'session close failed'),
+      );
       return;
     }
-    start(info, result, upstream, deps, log);
+    start(info, result, upstream, deps, log, release);
   } catch (err) {
     clearTimeout(timer);
+    release?.();
     upstream?.socket.destroy();
     if (err instanceof ConnectionClosed) return;
     refuse(conn.socket, err, log);
@@ -114,6 +135,7 @@ function start(
   upstream: UpstreamConnection,
   deps: SessionDeps,
   log: Logger,
+  release: () => void,
 ): void {
   const slog = log.child({ session: info.id, subject: info.identity.subject });
   const client = result.socket;
@@ -135,6 +157,7 @@ function start(
   let untrack = (): void => undefined;
   relay = new Relay(client, result.reader, upstream.socket, gate, {
     maxMessageBytes: deps.login.maxMessageBytes,
+    idleTimeoutMs: deps.idleTimeoutMs,
     expiresAt: info.identity.expiresAt,
     now: deps.now,
     onInternalError: (correlationId, err) => slog.error({ correlationId, err: err instanceof Error ? err.stack : String(err) }, 'internal error'),
@@ -143,13 +166,13 @@ function start(
       // (revocation, disconnect, shutdown) before the connection goes.
       if (running) void cancel();
       deps.login.cancels.release(key);
+      release();
       untrack();
       void Promise.resolve(gate.close(reason)).catch((err: unknown) => slog.error({ err: String(err) }, 'session close failed'));
       slog.info({ event: 'session.end', reason }, 'session ended');
     },
   });
   const live = relay;
-  untrack = deps.track({ info, terminate: (err) => live.terminate(err) });
 
   client.cork();
   client.write(encode.authenticationOk());
@@ -168,6 +191,9 @@ function start(
     'session started',
   );
   live.start();
+  // Tracked once started, so that a drain or revocation reaching it finds a running
+  // relay; one that closed while starting (a pipelined Terminate) is not tracked at all.
+  if (!live.closed) untrack = deps.track({ info, terminate: (err) => live.terminate(err), drain: (err) => live.drain(err) });
 }
 
 function refuse(socket: net.Socket, err: unknown, log: Logger): void {
