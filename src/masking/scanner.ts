@@ -61,7 +61,26 @@ function hasCharEscape(s: string, bs: number): boolean {
   return false;
 }
 
-const SIMPLE_ESCAPE = /\\[nrtbf"\\]/g;
+function isSimpleEscape(c: number): boolean {
+  // n r t b f " \
+  return c === 0x6e || c === 0x72 || c === 0x74 || c === 0x62 || c === 0x66 || c === 0x22 || c === 0x5c;
+}
+
+/** `s` with each simple JSON escape ("\n", "\"", "\\", ...) as two spaces: same length. */
+function blankEscapes(s: string, bs: number): string {
+  let out = '';
+  let from = 0;
+  for (let i = bs; i >= 0; ) {
+    if (isSimpleEscape(s.charCodeAt(i + 1))) {
+      out += s.slice(from, i) + '  ';
+      from = i + 2;
+      i = s.indexOf('\\', from);
+    } else {
+      i = s.indexOf('\\', i + 1);
+    }
+  }
+  return out + s.slice(from);
+}
 
 class ScanState implements ScanContext {
   constructor(
@@ -118,7 +137,7 @@ export class Scanner {
         for (const m of this.find(u.text, hint, SCAN_ALL)) hits.push({ start: u.map[m.start] as number, end: u.map[m.end] as number, kind: m.kind });
       }
     } else {
-      for (const m of this.find(s.replace(SIMPLE_ESCAPE, '  '), hint, hints)) hits.push(m);
+      for (const m of this.find(blankEscapes(s, bs), hint, hints)) hits.push(m);
     }
     if (asWritten) for (const m of this.find(s, hint, hints)) hits.push(m);
     return resolveMatches(hits);
