@@ -168,7 +168,10 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     spendCredential: (credentialId, detail) => void credentials.redeemer.spend(credentialId, detail),
   });
   if (config.mode === 'monitor') {
-    log.warn({ event: 'mode.monitor' }, 'MONITOR MODE: decisions are recorded but NOT enforced; denied statements will run');
+    const warning = 'MONITOR MODE: decisions are recorded but NOT enforced; denied statements will run';
+    log.warn({ event: 'mode.monitor' }, warning);
+    // An operator who turned the log down (log.level: error or silent) must still be told.
+    if (!log.isLevelEnabled('warn')) process.stderr.write(`tracegate: WARNING: ${warning}\n`);
   }
 
   const listener = new ProxyListener({
