@@ -130,6 +130,10 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     : undefined;
   const unwatchWebhook = webhook?.watch(approvals);
   const catalog = new ColumnCatalog();
+  // Tables can be altered or recreated under the same names; what masking resolves a
+  // column to must not outlive that for long. Unknown OIDs are looked up at once anyway.
+  const catalogRefresh = setInterval(() => catalog.invalidate(), 60_000);
+  catalogRefresh.unref();
   const cancels = new CancelRegistry();
   // One quota for statements and credential requests: a credential's read is charged
   // when it is issued, so the two paths cannot each spend a full quota.
@@ -285,6 +289,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       return next;
     },
     close: async () => {
+      clearInterval(catalogRefresh);
       unwatchRevocations();
       stopExpiry();
       unwatchWebhook?.();

@@ -77,7 +77,10 @@ export class Request {
     this.recorder.add({ type: 'RowDescription', fields });
     if (this.maskingExempt) return null;
     const plan = (): ResultMasker | null =>
-      this.deps.masker.planResult(fields, (oid, col) => this.deps.catalog.columnOf(oid, col), { exempt: false });
+      this.deps.masker.planResult(fields, (oid, col) => this.deps.catalog.columnOf(oid, col), {
+        exempt: false,
+        rowTypeOf: (typeOid) => this.deps.catalog.rowTypeOf(typeOid),
+      });
     const missing = this.deps.catalog.missing(fields);
     if (missing.length === 0) return plan();
     return this.deps.catalog.load(missing, this.deps.catalogQuery).then(plan);

@@ -15,6 +15,7 @@ export const DETECTORS = [
   'aws-access-key',
   'aws-secret-key',
   'gcp-private-key',
+  'gcp-api-key',
   'github-token',
   'gitlab-token',
   'slack-token',
