@@ -92,20 +92,20 @@ log: { level: ${opts.logLevel} }
   };
 }
 
-const DEMO = 'tracegate_demo';
+const DEMO = (): string => testEnv().pg.database;
 
 describe('monitor mode', () => {
   let m: MonitorProxy;
   let token: string;
   beforeAll(async () => {
-    m = await startMonitorProxy({ database: DEMO, readOnly: true, logLevel: 'info' });
+    m = await startMonitorProxy({ database: DEMO(), readOnly: true, logLevel: 'info' });
     token = await getToken('agent-a');
   });
   afterAll(async () => m?.close());
 
   it('warns at start, in the log and, when the log is turned down, on stderr', async () => {
     expect(m.logLines).toContainEqual(expect.objectContaining({ level: 40, event: 'mode.monitor', msg: expect.stringMatching(/MONITOR MODE: .*NOT enforced/) }));
-    const quiet = await startMonitorProxy({ database: DEMO, readOnly: true, logLevel: 'silent' });
+    const quiet = await startMonitorProxy({ database: DEMO(), readOnly: true, logLevel: 'silent' });
     try {
       expect(quiet.stderr).toMatch(/tracegate: WARNING: MONITOR MODE: decisions are recorded but NOT enforced/);
     } finally {
