@@ -159,12 +159,13 @@ export function programSuite(spec: ProgramClientSpec): void {
 
     it('keeps the connection usable after a denial', async () => {
       const labels = ['usable-after-denial', 'usable-after-denied-prepared'].filter((c) => out.has(c));
+      // Recorded first, so that a failure below still reaches the table.
+      for (const e of spec.extra ?? []) report.addExtra(e.name, out.has(e.check) && out.line(e.check).ok ? 'pass' : 'fail', out.has(e.check) ? out.line(e.check).detail : 'not run');
       await report.check('usable', () => labels.map((c) => out.line(c).detail).join('; '), () => {
         expect(out.has('usable-after-denial')).toBe(true);
         for (const c of labels) expect(out.line(c).ok, JSON.stringify(out.line(c))).toBe(true);
         for (const e of spec.extra ?? []) expect(out.has(e.check) && out.line(e.check).ok, `${e.check}: ${out.stdout.slice(-1000)}`).toBe(true);
       });
-      for (const e of spec.extra ?? []) report.addExtra(e.name, out.has(e.check) && out.line(e.check).ok ? 'pass' : 'fail', out.has(e.check) ? out.line(e.check).detail : 'not run');
     });
 
     it('ends an expired session (FATAL 28000) and reconnects with a fresh token', async () => {
