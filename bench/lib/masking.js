@@ -1,0 +1,24 @@
+// Runs bench/masking.ts (another module's bench: benchMasking()). tsconfig.build.json
+// compiles protocol/ and src/ only, so this transpiles the one file with the TypeScript
+// API into dist/bench/masking.js, where its `../src/...` imports resolve to the compiled
+// proxy. Types are checked by `npm run typecheck` (tsconfig.json includes bench/).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
+import { ROOT } from './tracegate.js';
+
+export async function benchMaskingFromSource() {
+  const source = join(ROOT, 'bench', 'masking.ts');
+  const out = join(ROOT, 'dist', 'bench', 'masking.js');
+  const { outputText, diagnostics } = ts.transpileModule(readFileSync(source, 'utf8'), {
+    fileName: source,
+    reportDiagnostics: true,
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  });
+  if (diagnostics?.length) throw new Error(`bench/masking.ts: ${ts.flattenDiagnosticMessageText(diagnostics[0].messageText, '\n')}`);
+  mkdirSync(join(ROOT, 'dist', 'bench'), { recursive: true });
+  writeFileSync(out, outputText);
+  const mod = await import(pathToFileURL(out).href);
+  return mod.benchMasking();
+}
