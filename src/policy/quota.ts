@@ -23,10 +23,14 @@ export interface QuotaStore {
 }
 
 interface SubjectState {
-  /** trace id → last time it was read */
+  /**
+   * trace id → last time it was read, in order of last read (a re-read moves it to the
+   * end), so the entries that fall out of the window are always at the front.
+   */
   readonly traces: Map<string, number>;
-  /** grant times within the last minute, oldest first */
+  /** Grant times within the last minute, oldest first, from index `head` on. */
   grants: number[];
+  head: number;
   /** After this, nothing in here counts any more. */
   expiresAt: number;
 }
@@ -39,30 +43,42 @@ export class QuotaTracker implements QuotaStore {
   private readonly state = new Map<string, SubjectState>();
   private calls = 0;
 
+  // Every grant passes here, so each step is O(1) amortised: expired entries leave from
+  // the front of ordered structures instead of by scanning them.
   checkAndCount({ rule, subject, traceId, now }: QuotaRequest): QuotaResult {
     const { distinctTraces, grantsPerMinute } = rule.quotas;
     if (distinctTraces === null && grantsPerMinute === null) return { ok: true };
     if (++this.calls % SWEEP_EVERY === 0) this.sweep(now);
     const key = `${rule.name}\0${subject}`;
-    const s = this.state.get(key) ?? { traces: new Map<string, number>(), grants: [], expiresAt: now };
+    const s = this.state.get(key) ?? { traces: new Map<string, number>(), grants: [], head: 0, expiresAt: now };
 
-    s.grants = s.grants.filter((t) => t > now - MINUTE);
-    if (grantsPerMinute !== null && s.grants.length >= grantsPerMinute) {
-      const oldest = s.grants[0] ?? now;
-      return over(`more than ${grantsPerMinute} trace reads per minute under rule ${rule.name}`, oldest + MINUTE - now);
+    if (grantsPerMinute !== null) {
+      while (s.head < s.grants.length && (s.grants[s.head] as number) <= now - MINUTE) s.head++;
+      if (s.head > 1024 && s.head * 2 > s.grants.length) {
+        s.grants = s.grants.slice(s.head);
+        s.head = 0;
+      }
+      if (s.grants.length - s.head >= grantsPerMinute) {
+        const oldest = s.grants[s.head] ?? now;
+        return over(`more than ${grantsPerMinute} trace reads per minute under rule ${rule.name}`, oldest + MINUTE - now);
+      }
     }
     if (distinctTraces !== null) {
-      for (const [id, at] of s.traces) if (at <= now - distinctTraces.windowMs) s.traces.delete(id);
+      for (const [id, at] of s.traces) {
+        if (at > now - distinctTraces.windowMs) break;
+        s.traces.delete(id);
+      }
       if (!s.traces.has(traceId) && s.traces.size >= distinctTraces.max) {
-        const oldest = Math.min(...s.traces.values());
+        const oldest = s.traces.values().next().value ?? now;
         return over(
           `more than ${distinctTraces.max} distinct traces within ${Math.round(distinctTraces.windowMs / 1000)}s under rule ${rule.name}`,
           oldest + distinctTraces.windowMs - now,
         );
       }
+      s.traces.delete(traceId);
       s.traces.set(traceId, now);
     }
-    s.grants.push(now);
+    if (grantsPerMinute !== null) s.grants.push(now);
     s.expiresAt = now + Math.max(MINUTE, distinctTraces?.windowMs ?? 0);
     this.state.set(key, s);
     return { ok: true };

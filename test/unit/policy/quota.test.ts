@@ -78,4 +78,17 @@ describe('QuotaTracker', () => {
     const size = (q as unknown as { state: Map<string, unknown> }).state.size;
     expect(size).toBeLessThan(1100);
   });
+
+  it('holds a large window without scanning or overflowing it: the oldest read sets the retry time', () => {
+    const big: Rule = { ...base, quotas: { distinctTraces: { max: 200_000, windowMs: 60 * 60_000 }, grantsPerMinute: null } };
+    const q = new QuotaTracker();
+    for (let i = 0; i < 200_000; i++) {
+      expect(q.checkAndCount({ rule: big, subject: 'a', traceId: `t${i}`, now: T0 + i }).ok).toBe(true);
+    }
+    // A re-read moves t0 to the back: t1 is now the oldest.
+    expect(q.checkAndCount({ rule: big, subject: 'a', traceId: 't0', now: T0 + 200_000 }).ok).toBe(true);
+    const over = q.checkAndCount({ rule: big, subject: 'a', traceId: 'new', now: T0 + 200_001 });
+    expect(over).toMatchObject({ ok: false, sqlstate: '53400' });
+    if (!over.ok) expect(over.retryAfterMs).toBe(T0 + 1 + 60 * 60_000 - (T0 + 200_001));
+  });
 });
