@@ -202,7 +202,24 @@ export class Relay {
           // client messages until it is done, so they are decided in order.
           this.clientBusy = true;
           this.flow();
-          pending.catch((err: unknown) => this.deny(err, frame)).finally(() => this.clientUnblocked());
+          // Keep what this batch wrote upstream corked until the decision is in, so the
+          // batch reaches Postgres in one write rather than one per message; but never
+          // past this turn of the event loop: a lookup or an approval can take long,
+          // and what was already decided must not wait for them.
+          this.upstream.cork();
+          let held = true;
+          const release = (): void => {
+            if (!held) return;
+            held = false;
+            this.upstream.uncork();
+          };
+          setImmediate(release);
+          pending
+            .catch((err: unknown) => this.deny(err, frame))
+            .finally(() => {
+              this.clientUnblocked();
+              release();
+            });
           return;
         }
       }
