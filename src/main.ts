@@ -250,6 +250,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         verifier,
         approvals,
         revocations,
+        revocationsShared: shared ? () => shared.revocationSync.settled(2_000) : undefined,
         listener,
         grants: () => grants.active(),
         recordings: store,

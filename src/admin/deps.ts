@@ -103,6 +103,11 @@ export interface AdminDeps {
   readonly verifier: AdminTokenVerifier;
   readonly approvals: AdminApprovals;
   readonly revocations: AdminRevocations;
+  /**
+   * With a store shared by several instances: resolves true once every revocation made
+   * here is stored for the others (false after a bounded wait). Absent for one instance.
+   */
+  readonly revocationsShared?: () => Promise<boolean>;
   readonly listener: AdminLiveSessions;
   readonly grants: () => readonly ActiveGrantView[];
   /** Absent when no store is configured: the recording routes answer 503. */

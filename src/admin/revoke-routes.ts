@@ -30,7 +30,7 @@ const revokeBody = z
     message: 'name exactly one of subject, session and jti',
   });
 
-export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'listener' | 'recorder' | 'log'>, now: () => number): Route[] {
+export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'revocationsShared' | 'listener' | 'recorder' | 'log'>, now: () => number): Route[] {
   return [
     {
       method: 'POST',
@@ -70,6 +70,15 @@ export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'listener' | 
             503,
             'audit-unavailable',
             `revocation ${revocation.id} is in force and ended ${sessionsEnded} session(s), but the audit store could not record it`,
+          );
+        }
+        // Another instance learns of it only from the shared store: an admin told "done"
+        // must be able to rely on every instance refusing the subject.
+        if (deps.revocationsShared && !(await deps.revocationsShared())) {
+          throw new HttpError(
+            503,
+            'not-shared',
+            `revocation ${revocation.id} is in force on this instance and ended ${sessionsEnded} session(s) here, but is not yet stored for the other instances; it is retried, and repeating the request is safe`,
           );
         }
         return json({ revocation, sessionsEnded }, 201);
