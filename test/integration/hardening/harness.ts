@@ -111,20 +111,26 @@ export async function startHardenedProxy(opts: ConfigOptions = {}): Promise<Hard
  * A byte-for-byte TCP forwarder to `target` that counts the connections made through
  * it and notes the application_name of each one's StartupMessage: put between tracegate
  * and Postgres, it shows whether (and for which client) tracegate dialled the upstream
- * at all; a login that must be refused before that never does.
+ * at all; a login that must be refused before that never does. CancelRequests (which
+ * tracegate sends on a connection of their own, with a backend key only a logged-in
+ * session holds) are counted apart.
  */
 export interface Forwarder extends AsyncDisposable {
   readonly port: number;
   readonly connections: number;
-  /** application_name of each connection's StartupMessage ('' when there was none). */
+  readonly cancelRequests: number;
+  /** application_name of each StartupMessage ('' when there was none). */
   readonly applicationNames: readonly string[];
   close(): Promise<void>;
 }
+
+const CANCEL_REQUEST_CODE = 80_877_102;
 
 export async function startForwarder(target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<net.Socket>();
   const applicationNames: string[] = [];
   let connections = 0;
+  let cancelRequests = 0;
   const server = net.createServer((inbound) => {
     connections++;
     let head = Buffer.alloc(0);
@@ -132,6 +138,10 @@ export async function startForwarder(target: { host: string; port: number }): Pr
       head = Buffer.concat([head, chunk]);
       if (head.length < 4 || head.length < head.readInt32BE(0)) return;
       inbound.off('data', sniff);
+      if (head.readInt32BE(4) === CANCEL_REQUEST_CODE) {
+        cancelRequests++;
+        return;
+      }
       const fields = head.subarray(8, head.readInt32BE(0)).toString('utf8').split('\0');
       const at = fields.indexOf('application_name');
       applicationNames.push(at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '');
@@ -160,6 +170,9 @@ export async function startForwarder(target: { host: string; port: number }): Pr
     port,
     get connections() {
       return connections;
+    },
+    get cancelRequests() {
+      return cancelRequests;
     },
     applicationNames,
     close,
