@@ -95,8 +95,14 @@ export interface HardenedProxy extends AsyncDisposable {
 export async function startHardenedProxy(opts: ConfigOptions = {}): Promise<HardenedProxy> {
   process.env['TRACEGATE_MASK_KEY'] ??= 'tracegate-test-mask-key-not-secret';
   const files = writeProxyConfig(opts);
-  const config = loadConfig(files.configFile);
-  const proxy = await startProxy(config, { log: pino({ level: config.log.level }) });
+  let proxy: RunningProxy;
+  try {
+    const config = loadConfig(files.configFile);
+    proxy = await startProxy(config, { log: pino({ level: config.log.level }) });
+  } catch (err) {
+    rmSync(files.dir, { recursive: true, force: true });
+    throw err;
+  }
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
