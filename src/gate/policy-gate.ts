@@ -167,7 +167,15 @@ class PolicyGate implements StatementGate {
     if (outOfScope) {
       decision = outOfScope;
     } else if (first.outcome === 'lookup') {
-      const facts = await this.deps.traceFacts(first.table, first.traceId);
+      const facts = await this.deps.traceFacts(first.table, first.traceId).catch(async (err: unknown) => {
+        // Without the owner and risk the policy cannot decide: refuse (recorded, like any
+        // refusal) and keep the session; the next statement may find the upstream well.
+        const decisionId = randomUUID();
+        const reason = 'the trace could not be looked up to check entitlement and approval; try again';
+        this.deps.log.warn({ event: 'lookup.failed', decisionId, err: String(err) }, 'trace lookup failed');
+        await this.record(decisionId, sql, params, { outcome: 'deny', category: 'denied', rule: first.rule, reason, sqlstate: '42501' }, 'deny', true, null, null, '58000');
+        throw error('58000', reason, { reference: `decision ${decisionId}` });
+      });
       const second = decide(policy, this.info.identity, analysis, params, this.deps.now(), facts.exists ? facts : null);
       decision = second.outcome === 'lookup' ? { outcome: 'deny', category: 'denied', rule: second.rule, reason: 'the policy could not be evaluated', sqlstate: '42501' } : second;
     } else {

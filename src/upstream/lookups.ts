@@ -58,7 +58,9 @@ export class UpstreamLookups {
       user: this.target.user,
       password: this.target.password,
       ssl,
-      max: 4,
+      // Every statement that needs entitlement or approval may wait on one of these
+      // (answers are cached for a few seconds): enough for a busy proxy's misses.
+      max: 10,
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: endpoint.connectTimeoutMs,
       application_name: 'tracegate-lookups',
