@@ -3,29 +3,11 @@
 // ignored safety setting. Cross-field rules (an owner entitlement needs an owner
 // column, rule names are unique ...) are checked here too, with the path of the key.
 import { z } from 'zod';
+import { DETECTOR_KINDS } from '../masking/types.js';
 import { parseDuration, parseSize } from '../yaml-file.js';
 
-export const DETECTORS = [
-  'email',
-  'phone',
-  'credit-card',
-  'iban',
-  'jwt',
-  'bearer-token',
-  'aws-access-key',
-  'aws-secret-key',
-  'gcp-private-key',
-  'gcp-api-key',
-  'github-token',
-  'gitlab-token',
-  'slack-token',
-  'stripe-key',
-  'openai-key',
-  'anthropic-key',
-  'private-key',
-  'ipv4',
-  'ipv6',
-] as const;
+// The detectors masking/ implements: one list, so a policy can name exactly those.
+export const DETECTORS = DETECTOR_KINDS;
 
 /** Settings a client may change with SET / RESET (SPEC section 2), unless the policy narrows it. */
 export const DEFAULT_ALLOWED_SETTINGS = [
