@@ -193,8 +193,11 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       idleTimeoutMs: config.limits.idleTimeout,
       newId: randomUUID,
       now: Date.now,
-      loginNotices:
-        config.mode === 'monitor' ? ['tracegate is in MONITOR mode: policy decisions are recorded but not enforced on this connection'] : [],
+      // A one-time credential session is enforced even in monitor mode: no such notice.
+      loginNotices: (identity) =>
+        config.mode === 'monitor' && identity.credential === undefined
+          ? ['tracegate is in MONITOR mode: policy decisions are recorded but not enforced on this connection']
+          : [],
       admit: (identity) => {
         const revoked = revocations.isRevoked(identity);
         if (revoked) throw revokedLoginError(revoked);

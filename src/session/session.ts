@@ -43,7 +43,7 @@ export interface SessionDeps {
   /** Records the session durably before the client may send a statement; throws to refuse. */
   readonly recordStart: (session: SessionInfo) => Promise<void>;
   /** Extra notices for the client right after login (e.g. monitor mode). */
-  readonly loginNotices: readonly string[];
+  readonly loginNotices: (identity: Identity) => readonly string[];
   /**
    * Takes one of the subject's session slots before any upstream connection is made;
    * throws a FATAL ClientError when there is none. Returns the slot's release.
@@ -181,7 +181,7 @@ function start(
     client.write(encode.parameterStatus(name, name === 'session_authorization' ? result.startup.user : value));
   }
   client.write(encode.backendKeyData(key.processId, key.secretKey));
-  for (const notice of deps.loginNotices) {
+  for (const notice of deps.loginNotices(info.identity)) {
     client.write(encode.noticeResponse({ severity: 'WARNING', code: '01000', message: notice }));
   }
   client.write(encode.readyForQuery('I'));
