@@ -17,27 +17,18 @@ import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { AuditUnavailableError } from './audit-unavailable-error.js';
 import {
-  adminRecord,
-  approvalRecord,
-  credentialRecord,
-  grantIssueRecord,
   grantRevokeRecord,
   sessionEndRecord,
-  sessionStartRecord,
-  statementRecord,
   type PendingRecord,
 } from './records.js';
+import { DurableRecordWriter } from './durable-writer.js';
 import { CappedResponseRecorder, type RecorderSink } from './response-recorder.js';
 import { pruneChain, verifyChain } from './sqlite-chain-audit.js';
 import { SqliteConnection, type SynchronousMode } from './sqlite-connection.js';
 import * as reader from './sqlite-reader.js';
 import type {
-  AdminAction,
-  ApprovalStep,
   AuditStore,
-  CredentialEvent,
   ExportLine,
-  GrantIssue,
   GrantQuery,
   GrantRevoke,
   GrantView,
@@ -47,9 +38,7 @@ import type {
   SessionDetail,
   SessionEnd,
   SessionQuery,
-  SessionStart,
   SessionSummary,
-  StatementDecision,
   VerifyReport,
 } from './store.js';
 
@@ -86,7 +75,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   return new SqliteAuditStore(options);
 }
 
-export class SqliteAuditStore implements AuditStore, RecorderSink {
+export class SqliteAuditStore extends DurableRecordWriter implements AuditStore, RecorderSink {
   private readonly options: Required<Omit<SqliteStoreOptions, 'onError'>> & Pick<SqliteStoreOptions, 'onError'>;
   private conn: SqliteConnection | null;
   private closed = false;
@@ -99,6 +88,7 @@ export class SqliteAuditStore implements AuditStore, RecorderSink {
   private readonly openRecorders = new Set<CappedResponseRecorder>();
 
   constructor(options: SqliteStoreOptions) {
+    super();
     this.options = {
       path: options.path,
       synchronous: options.synchronous ?? 'NORMAL',
@@ -116,33 +106,7 @@ export class SqliteAuditStore implements AuditStore, RecorderSink {
 
   // ---- durable path ---------------------------------------------------------------
 
-  recordSessionStart(start: SessionStart): Promise<void> {
-    return this.durable([sessionStartRecord(start)]);
-  }
-
-  recordDecision(decision: StatementDecision, grant?: GrantIssue): Promise<void> {
-    const records = [statementRecord(decision)];
-    if (grant !== undefined) records.push(grantIssueRecord(grant));
-    return this.durable(records);
-  }
-
-  recordGrantIssued(grant: GrantIssue): Promise<void> {
-    return this.durable([grantIssueRecord(grant)]);
-  }
-
-  recordApprovalStep(step: ApprovalStep): Promise<void> {
-    return this.durable([approvalRecord(step)]);
-  }
-
-  recordAdminAction(action: AdminAction): Promise<void> {
-    return this.durable([adminRecord(action)]);
-  }
-
-  recordCredentialEvent(event: CredentialEvent): Promise<void> {
-    return this.durable([credentialRecord(event)]);
-  }
-
-  private durable(records: readonly PendingRecord[]): Promise<void> {
+  protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
     return new Promise((resolve, reject) => {
       this.durableQueue.push({ records, resolve, reject });

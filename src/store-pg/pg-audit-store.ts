@@ -21,26 +21,17 @@ import pg from 'pg';
 import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
 import { linkHash } from '../audit/chain.js';
 import {
-  adminRecord,
-  approvalRecord,
-  credentialRecord,
-  grantIssueRecord,
   grantRevokeRecord,
   sessionEndRecord,
-  sessionStartRecord,
-  statementRecord,
   pruneRecord,
   type PendingRecord,
 } from '../audit/records.js';
+import { DurableRecordWriter } from '../audit/durable-writer.js';
 import { CappedResponseRecorder, type RecorderSink } from '../audit/response-recorder.js';
 import type {
-  AdminAction,
-  ApprovalStep,
   AuditStore,
   ChainHead,
-  CredentialEvent,
   ExportLine,
-  GrantIssue,
   GrantQuery,
   GrantRevoke,
   GrantView,
@@ -50,9 +41,7 @@ import type {
   SessionDetail,
   SessionEnd,
   SessionQuery,
-  SessionStart,
   SessionSummary,
-  StatementDecision,
   VerifyReport,
 } from '../audit/store.js';
 import * as reader from './pg-audit-reader.js';
@@ -103,7 +92,7 @@ function linkRecords(head: ChainHead, records: readonly PendingRecord[]): Column
   return cols;
 }
 
-export class PgAuditStore implements AuditStore, RecorderSink {
+export class PgAuditStore extends DurableRecordWriter implements AuditStore, RecorderSink {
   private readonly pool: pg.Pool;
   private readonly s: string;
   private readonly flushIntervalMs: number;
@@ -122,6 +111,7 @@ export class PgAuditStore implements AuditStore, RecorderSink {
   private head: ChainHead | null = null;
 
   constructor(options: PgAuditStoreOptions) {
+    super();
     this.pool = options.pool;
     this.s = quoteSchema(options.schema);
     this.flushIntervalMs = options.flushIntervalMs ?? 50;
@@ -133,33 +123,7 @@ export class PgAuditStore implements AuditStore, RecorderSink {
 
   // ---- durable path ---------------------------------------------------------------
 
-  recordSessionStart(start: SessionStart): Promise<void> {
-    return this.durable([sessionStartRecord(start)]);
-  }
-
-  recordDecision(decision: StatementDecision, grant?: GrantIssue): Promise<void> {
-    const records = [statementRecord(decision)];
-    if (grant !== undefined) records.push(grantIssueRecord(grant));
-    return this.durable(records);
-  }
-
-  recordGrantIssued(grant: GrantIssue): Promise<void> {
-    return this.durable([grantIssueRecord(grant)]);
-  }
-
-  recordApprovalStep(step: ApprovalStep): Promise<void> {
-    return this.durable([approvalRecord(step)]);
-  }
-
-  recordAdminAction(action: AdminAction): Promise<void> {
-    return this.durable([adminRecord(action)]);
-  }
-
-  recordCredentialEvent(event: CredentialEvent): Promise<void> {
-    return this.durable([credentialRecord(event)]);
-  }
-
-  private durable(records: readonly PendingRecord[]): Promise<void> {
+  protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
     return new Promise((resolve, reject) => {
       this.durableQueue.push({ records, resolve, reject });
