@@ -66,6 +66,15 @@ const configSchema = z
         searchPath: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a single lower-case schema name').default('public'),
         readOnly: z.boolean().default(true),
         connectTimeout: duration.default(5_000),
+        // Upstream sessions kept between clients, reset in between (upstream/pool.ts).
+        pool: z
+          .object({
+            maxIdle: z.number().int().min(0).max(10_000).default(20),
+            idleTimeout: duration.default(60_000),
+            maxLifetime: duration.default(30 * 60_000),
+          })
+          .strict()
+          .default({ maxIdle: 20, idleTimeout: 60_000, maxLifetime: 30 * 60_000 }),
       })
       .strict()
       .refine((u) => (u.password === undefined) !== (u.passwordFile === undefined), {

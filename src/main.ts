@@ -32,7 +32,9 @@ import { ProxyListener } from './server/listener.js';
 import { CancelRegistry } from './session/cancel-registry.js';
 import { initSqlParser } from './sql/analyze.js';
 import { openSharedStore, type SharedStore } from './store-pg/pg-shared-store.js';
+import { fileCredential, fixedCredential } from './upstream/credential.js';
 import { UpstreamLookups } from './upstream/lookups.js';
+import { UpstreamPool } from './upstream/pool.js';
 
 export interface RunningProxy {
   readonly host: string;
@@ -45,6 +47,7 @@ export interface RunningProxy {
   readonly shared: SharedStore | undefined;
   readonly grants: GrantRegistry;
   readonly metrics: Metrics;
+  readonly pool: UpstreamPool;
   /** Loads the policy file again; on error the old policy stays and the error is thrown. */
   reloadPolicy(): Policy;
   close(): Promise<void>;
@@ -84,7 +87,12 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     tls: config.upstream.tls,
     connectTimeoutMs: config.upstream.connectTimeout,
   };
-  const upstreamTarget = { endpoint, database: config.upstream.database, user: config.upstream.user, password };
+  const credential = config.upstream.passwordFile === undefined ? fixedCredential(password) : fileCredential(config.upstream.passwordFile, password);
+  const upstreamTarget = { endpoint, database: config.upstream.database, user: config.upstream.user, credential };
+  const { maxIdle, idleTimeout, maxLifetime } = config.upstream.pool;
+  const pool = new UpstreamPool(upstreamTarget, { maxIdle, idleTimeoutMs: idleTimeout, maxLifetimeMs: maxLifetime }, Date.now, (reason) =>
+    log.debug({ event: 'upstream.discard', reason }, 'upstream connection closed'),
+  );
   const onStoreError = (err: unknown, context: string): void => log.error({ event: 'audit.error', context, err: String(err) }, 'audit store write failed');
   const revocations = new RevocationList();
   // SQLite and in-memory state for one instance; one Postgres store shared by several
@@ -214,7 +222,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
         verify: (token) => verifier.verify(token),
         credentials: credentials.login,
       },
-      upstream: upstreamTarget,
+      upstream: pool,
       recordStart: async (session) => {
         try {
           await store.recordSessionStart({
@@ -285,6 +293,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     shared,
     grants,
     metrics,
+    pool,
     reloadPolicy: () => {
       const next = loadPolicyFile(policyFile, { searchPath: config.upstream.searchPath });
       masker = maskerFor(next);
@@ -301,6 +310,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       await admin?.close();
       await approvals.close('tracegate is shutting down');
       await listener.close();
+      await pool.close();
       await webhook?.close();
       await store.close();
       await shared?.close();

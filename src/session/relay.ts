@@ -38,8 +38,13 @@ export interface RelayOptions {
   readonly expiresAt: number;
   readonly now: () => number;
   readonly onInternalError: (correlationId: string, err: unknown) => void;
-  /** `running`: the upstream was still working on something for this client. */
-  readonly onClose: (reason: string, running: boolean) => void;
+  /**
+   * `running`: the upstream was still working on something for this client. `settled`:
+   * the upstream session's transaction status when it can be reused (everything
+   * forwarded was answered by ReadyForQuery, nothing half-read or awaiting a decision),
+   * else null. The upstream socket is the caller's to close or reuse.
+   */
+  readonly onClose: (reason: string, running: boolean, settled: TransactionStatus | null) => void;
 }
 
 type State = 'ready' | 'discarding' | 'closed';
@@ -64,6 +69,12 @@ export class Relay {
   // in epoch k is gone once answer k+1 reports an idle transaction state.
   private syncsSent = 0;
   private syncsAnswered = 0;
+  // Extended-protocol messages forwarded since the last Sync or Query: the upstream is
+  // mid-batch (possibly in an implicit transaction) even once they are all answered.
+  private unsynced = false;
+  // Cleared when the session fails (a protocol error on either side, an upstream that
+  // sent what it should not): its upstream session is then never reused.
+  private reusable = true;
 
   constructor(
     private readonly client: net.Socket,
@@ -380,6 +391,10 @@ export class Relay {
   }
 
   private toUpstream(raw: Buffer): void {
+    // A decision that settles after the session closed must not reach the upstream,
+    // which may be serving another client by then.
+    if (this.state === 'closed') return;
+    this.unsynced = raw[0] !== 0x53 && raw[0] !== 0x51;
     if (!this.upstream.write(raw)) this.flow();
   }
 
@@ -623,6 +638,7 @@ export class Relay {
 
   private fail(err: unknown): void {
     if (this.state === 'closed') return;
+    this.reusable = false;
     if (err instanceof UpstreamProtocolError) {
       this.opts.onInternalError('upstream-protocol', err);
       this.sendError(fatal('08006', 'lost synchronisation with the upstream database'));
@@ -637,6 +653,7 @@ export class Relay {
 
   private upstreamLost(): void {
     if (this.state === 'closed') return;
+    this.reusable = false;
     this.sendError(fatal('08006', 'the upstream database closed the connection'));
     this.close('upstream closed');
   }
@@ -646,14 +663,17 @@ export class Relay {
     this.state = 'closed';
     clearTimeout(this.idleTimer);
     const running = this.queue.length > 0;
+    const settled =
+      this.reusable && !running && !this.clientBusy && !this.upstreamBusy && !this.unsynced && this.backend.buffered === 0 && this.syncsSent === this.syncsAnswered
+        ? this.txStatus
+        : null;
     for (const pending of this.queue.drain()) {
       if (pending.kind === 'execute') pending.execution.abandon(reason);
       if (pending.kind === 'query') this.abandonRest(pending, reason);
     }
     this.client.end();
-    this.upstream.destroy();
     this.client.setTimeout(1000, () => this.client.destroy());
-    this.opts.onClose(reason, running);
+    this.opts.onClose(reason, running, settled);
   }
 }
 

@@ -1,12 +1,15 @@
 // One client connection from accept to close: login (login.ts), then an upstream
-// session with tracegate's own credential, then the relay (relay.ts). Everything the
-// session needs from the rest of the proxy comes in through SessionDeps.
+// session with tracegate's own credential, taken from the pool or opened
+// (upstream/pool.ts), then the relay (relay.ts), and at the end the upstream session
+// goes back to the pool, which resets or closes it. Everything the session needs from
+// the rest of the proxy comes in through SessionDeps.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { encode } from '../../protocol/index.js';
 import { fatal, toErrorFields, type ClientError } from '../errors.js';
 import type { Identity } from '../identity.js';
-import { cancelUpstream, connectUpstream, UpstreamError, type UpstreamConnection, type UpstreamEndpoint } from '../upstream/connect.js';
+import { UpstreamError } from '../upstream/connect.js';
+import type { UpstreamLease } from '../upstream/pool.js';
 import { ConnectionClosed, login, type LoginOptions, type TlsInfo } from './login.js';
 import { Relay } from './relay.js';
 import type { SessionControls, StatementGate } from './statement-gate.js';
@@ -21,11 +24,10 @@ export interface SessionInfo {
   readonly startedAt: number;
 }
 
-export interface UpstreamTarget {
-  readonly endpoint: UpstreamEndpoint;
-  readonly database: string;
-  readonly user: string;
-  readonly password: string;
+/** Where sessions get their upstream connection (upstream/pool.ts). */
+export interface UpstreamSource {
+  /** `parameters`: the startup parameters (filtered client ones and the pins). */
+  acquire(parameters: Readonly<Record<string, string>>): Promise<UpstreamLease>;
 }
 
 export interface SessionDeps {
@@ -34,7 +36,7 @@ export interface SessionDeps {
   readonly loginTimeoutMs: number;
   /** A logged-in session that waits this long for its client is ended; 0 never. */
   readonly idleTimeoutMs: number;
-  readonly upstream: UpstreamTarget;
+  readonly upstream: UpstreamSource;
   readonly newId: () => string;
   readonly now: () => number;
   /** Called after the token is verified, before any upstream connection: may refuse (FATAL). */
@@ -73,7 +75,7 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     refuse(conn.socket, fatal('08P01', 'login timed out'), log);
   }, deps.loginTimeoutMs);
 
-  let upstream: UpstreamConnection | undefined;
+  let upstream: UpstreamLease | undefined;
   let release: (() => void) | undefined;
   const conn = { socket };
   try {
@@ -86,13 +88,7 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     await deps.admit(result.identity, result.startup);
     release = deps.claim(result.identity.subject);
     try {
-      upstream = await connectUpstream({
-        ...deps.upstream.endpoint,
-        database: deps.upstream.database,
-        user: deps.upstream.user,
-        password: deps.upstream.password,
-        parameters: result.startup.upstream,
-      });
+      upstream = await deps.upstream.acquire(result.startup.upstream);
     } catch (err) {
       if (err instanceof UpstreamError) {
         log.error({ reason: err.internal ?? err.message }, 'upstream connection failed');
@@ -111,7 +107,8 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     await deps.recordStart(info);
     clearTimeout(timer);
     if (timedOut || result.socket.destroyed) {
-      upstream.socket.destroy();
+      // Nothing was sent on it for this client: it is as clean as it came.
+      upstream.release('I');
       release();
       // The start is on record, so the end must be too.
       void Promise.resolve(deps.gate(info, { cancelUpstream: () => undefined, notice: () => undefined }).close('client gone before the session started')).catch(
@@ -123,7 +120,7 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
   } catch (err) {
     clearTimeout(timer);
     release?.();
-    upstream?.socket.destroy();
+    upstream?.release(null);
     if (err instanceof ConnectionClosed) return;
     refuse(conn.socket, err, log);
   }
@@ -132,17 +129,14 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
 function start(
   info: SessionInfo,
   result: Extract<Awaited<ReturnType<typeof login>>, { kind: 'login' }>,
-  upstream: UpstreamConnection,
+  upstream: UpstreamLease,
   deps: SessionDeps,
   log: Logger,
   release: () => void,
 ): void {
   const slog = log.child({ session: info.id, subject: info.identity.subject });
   const client = result.socket;
-  const cancel = (): Promise<void> =>
-    cancelUpstream(deps.upstream.endpoint, upstream.processId, upstream.secretKey).catch((err: unknown) =>
-      slog.warn({ err: String(err) }, 'upstream cancel failed'),
-    );
+  const cancel = (): Promise<void> => upstream.cancel().catch((err: unknown) => slog.warn({ err: String(err) }, 'upstream cancel failed'));
   let relay: Relay | undefined;
   const gate = deps.gate(info, {
     cancelUpstream: () => relay?.holdClientUntil(cancel()),
@@ -155,17 +149,20 @@ function start(
     },
   });
   let untrack = (): void => undefined;
-  relay = new Relay(client, result.reader, upstream.socket, gate, {
+  relay = new Relay(client, result.reader, upstream.connection.socket, gate, {
     maxMessageBytes: deps.login.maxMessageBytes,
     idleTimeoutMs: deps.idleTimeoutMs,
     expiresAt: info.identity.expiresAt,
     now: deps.now,
     onInternalError: (correlationId, err) => slog.error({ correlationId, err: err instanceof Error ? err.stack : String(err) }, 'internal error'),
-    onClose: (reason, running) => {
+    onClose: (reason, running, settled) => {
       // A statement still running upstream would run to its end unobserved: cancel it
       // (revocation, disconnect, shutdown) before the connection goes.
       if (running) void cancel();
+      // The client's cancel key goes first, so no CancelRequest of this client can
+      // reach the upstream backend once it serves another.
       deps.login.cancels.release(key);
+      upstream.release(settled);
       release();
       untrack();
       void Promise.resolve(gate.close(reason)).catch((err: unknown) => slog.error({ err: String(err) }, 'session close failed'));
@@ -176,7 +173,7 @@ function start(
 
   client.cork();
   client.write(encode.authenticationOk());
-  for (const [name, value] of upstream.parameters) {
+  for (const [name, value] of upstream.connection.parameters) {
     // The upstream role is tracegate's own; the client sees its own user name instead.
     client.write(encode.parameterStatus(name, name === 'session_authorization' ? result.startup.user : value));
   }

@@ -5,7 +5,7 @@
 // ownership and risk change rarely, and a lookup per statement would double the load.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { UpstreamTarget } from '../session/session.js';
+import type { UpstreamTarget } from './pool.js';
 
 export interface TraceFacts {
   readonly exists: boolean;
@@ -56,7 +56,8 @@ export class UpstreamLookups {
       port: endpoint.port,
       database: this.target.database,
       user: this.target.user,
-      password: this.target.password,
+      // Asked at each new connection, so a rotated password file is followed.
+      password: () => this.target.credential.current().password,
       ssl,
       // Every statement that needs entitlement or approval may wait on one of these
       // (answers are cached for a few seconds): enough for a busy proxy's misses.
