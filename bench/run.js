@@ -21,6 +21,8 @@
 //      included) attributed to tracegate's modules (bench/lib/perf-stacks.js).
 //   node bench/run.js --quick
 //      throughput and latency only, for checking an optimisation in about a minute.
+//   node bench/run.js --quick --connect
+//      the connect (-C) rows only.
 //
 // Environment: BENCH_SECONDS (default 15) and BENCH_CONNECT_SECONDS (default 10) set the
 // time per target, split into BENCH_ROUNDS (default 3) rounds taking turns;
@@ -59,6 +61,7 @@ const PROFILE = args.includes('--profile');
 // --quick: throughput and latency only (no micro-benches, no -C, no idle connections),
 // for checking an optimisation in under a minute.
 const QUICK = args.includes('--quick');
+const CONNECT_ONLY = QUICK && args.includes('--connect');
 const PROFILE_DIR = args.includes('--profile-dir') ? args[args.indexOf('--profile-dir') + 1] : '/tmp/prof';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 // Each measurement is split into rounds that take turns between the targets (direct,
@@ -285,7 +288,7 @@ async function fullRun() {
     { key: 'throughput', label: `8 clients, 2 threads, ${span(SECONDS)}`, opts: { clients: 8, threads: 2, seconds: SECONDS } },
     { key: 'latency', label: `1 client, ${span(SECONDS)}`, opts: { clients: 1, threads: 1, seconds: SECONDS, latencies: true } },
     { key: 'connect', label: `-C, 8 clients, ${span(CONNECT_SECONDS)}`, opts: { clients: 8, threads: 2, seconds: CONNECT_SECONDS, connect: true } },
-  ].filter((p) => !QUICK || p.key !== 'connect');
+  ].filter((p) => (CONNECT_ONLY ? p.key === 'connect' : !QUICK || p.key !== 'connect'));
   const results = {};
   let statements = 0;
   for (const phase of phases) {
@@ -385,9 +388,9 @@ async function fullRun() {
   const lt = results.latency;
   const cn = results.connect;
   const check = (ok, text) => out.push(`  ${ok ? 'PASS' : 'FAIL'}  ${text}`);
-  check(th.tracegate.tps / th.direct.tps >= 0.7, `8-client TPS >= 0.70x direct: ${fmt.x(th.tracegate.tps / th.direct.tps)}`);
-  check(lt.tracegate.p50Ms - lt.direct.p50Ms <= 0.07, `1-client added p50 <= 0.07 ms: ${fmt.plus(lt.tracegate.p50Ms - lt.direct.p50Ms)} ms`);
-  check(lt.tracegate.p99Ms - lt.direct.p99Ms <= 0.5, `1-client added p99 <= 0.5 ms: ${fmt.plus(lt.tracegate.p99Ms - lt.direct.p99Ms)} ms`);
+  if (th) check(th.tracegate.tps / th.direct.tps >= 0.7, `8-client TPS >= 0.70x direct: ${fmt.x(th.tracegate.tps / th.direct.tps)}`);
+  if (lt) check(lt.tracegate.p50Ms - lt.direct.p50Ms <= 0.07, `1-client added p50 <= 0.07 ms: ${fmt.plus(lt.tracegate.p50Ms - lt.direct.p50Ms)} ms`);
+  if (lt) check(lt.tracegate.p99Ms - lt.direct.p99Ms <= 0.5, `1-client added p99 <= 0.5 ms: ${fmt.plus(lt.tracegate.p99Ms - lt.direct.p99Ms)} ms`);
   if (cn) check(cn.tracegate.tps / cn.direct.tps >= 1.5 && (!cn.pgbouncer || cn.tracegate.tps >= cn.pgbouncer.tps), `-C TPS >= 1.5x direct and >= pgbouncer: ${fmt.x(cn.tracegate.tps / cn.direct.tps)} direct, ${cn.pgbouncer ? fmt.x(cn.tracegate.tps / cn.pgbouncer.tps) : '–'} pgbouncer`);
   if (decision) check(decision.cachedUs <= 10, `cached decision <= 10 µs: ${fmt.n(decision.cachedUs, 1)} µs`);
   if (decision) check(decision.uncachedUs <= 100, `uncached decision <= 100 µs: ${fmt.n(decision.uncachedUs, 1)} µs`);
