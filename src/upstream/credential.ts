@@ -22,15 +22,20 @@ export function fixedCredential(password: string): UpstreamCredential {
 
 /**
  * Reads `path` again whenever its identity or timestamps change (a rewrite, or the
- * atomic symlink swap a Kubernetes secret volume does). A file that cannot be read at
+ * atomic symlink swap a Kubernetes secret volume does), looking at most once every
+ * `recheckMs` (a stat per client login is measurable). A file that cannot be read at
  * the moment (mid-rotation) leaves the last password in force: a wrong one only makes
  * new logins fail, while dropping it would make them all fail.
  */
-export function fileCredential(path: string, initial: string): UpstreamCredential {
+export function fileCredential(path: string, initial: string, clock: () => number = Date.now, recheckMs = 1_000): UpstreamCredential {
   let value: CredentialValue = { password: initial, version: 1 };
   let stamp = stampOf(path);
+  let checkedAt = clock();
   return {
     current: () => {
+      const at = clock();
+      if (at - checkedAt < recheckMs) return value;
+      checkedAt = at;
       const now = stampOf(path);
       if (now === undefined || now === stamp) return value;
       let text: string;

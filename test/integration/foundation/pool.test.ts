@@ -271,7 +271,7 @@ describe('the pool against Postgres directly', () => {
     const { host, port, database } = env();
     const endpoint = { host, port, tls: { mode: 'disable' as const }, connectTimeoutMs: 5_000 };
     return new UpstreamPool(
-      { endpoint, database, user, credential: fileCredential(passwordFile, password) },
+      { endpoint, database, user, credential: fileCredential(passwordFile, password, Date.now, 0) },
       { maxIdle: 4, idleTimeoutMs: 60_000, maxLifetimeMs: 60_000 },
       Date.now,
     );
