@@ -369,7 +369,7 @@ async function fullRun() {
   out.push(table(rows, ['scenario', 'target', 'TPS', 'x direct', 'x pgbouncer', 'avg ms', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'proxy CPU µs/tx', 'pgbench CPU µs/tx', 'Postgres CPU µs/tx']));
   if (results.connect) {
     out.push(
-      'note -C: direct and pgbouncer clients authenticate with SCRAM (PBKDF2 in pgbench: its CPU column; pgbouncer checks proofs against the stored verifier and keeps a server pool); tracegate clients send a token, and tracegate opens and SCRAM-authenticates one upstream session per client (no pool yet).',
+      'note -C: direct and pgbouncer clients authenticate with SCRAM (PBKDF2 in pgbench: its CPU column; pgbouncer checks proofs against the stored verifier and keeps a server pool); tracegate clients send a token, and tracegate takes an upstream session from its pool (reset with DISCARD ALL between clients).',
     );
   }
   out.push('');
