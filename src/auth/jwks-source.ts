@@ -6,6 +6,8 @@
 
 import { createRemoteJWKSet } from 'jose';
 import type { JWTVerifyGetKey } from 'jose';
+
+type RemoteKeys = ReturnType<typeof createRemoteJWKSet>;
 import { allowInsecureRequests, discovery } from 'openid-client';
 import { assertIssuerUrlAllowed, isLoopbackUrl } from './issuer-url.js';
 
@@ -21,6 +23,8 @@ export interface JwksSourceOptions {
 export interface JwksSource {
   /** The key resolver, discovering it first if needed; throws when it cannot. */
   resolver(): Promise<JWTVerifyGetKey>;
+  /** Whether the key set as last fetched holds a key with this kid. */
+  holds(kid: string): boolean;
 }
 
 const FETCH_TIMEOUT_MS = 5_000;
@@ -31,19 +35,19 @@ export function createJwksSource(opts: JwksSourceOptions): JwksSource {
   const issuerUrl = assertIssuerUrlAllowed(opts.issuer);
   const configured = opts.jwksUri === undefined ? undefined : assertIssuerUrlAllowed(opts.jwksUri, 'jwksUri');
 
-  const remote = (url: URL): JWTVerifyGetKey =>
+  const remote = (url: URL): RemoteKeys =>
     createRemoteJWKSet(url, {
       timeoutDuration: FETCH_TIMEOUT_MS,
       cacheMaxAge: opts.cacheMaxAgeSeconds * 1000,
       cooldownDuration: opts.cooldownSeconds * 1000,
     });
 
-  let keys: JWTVerifyGetKey | undefined = configured ? remote(configured) : undefined;
-  let pending: Promise<JWTVerifyGetKey> | undefined;
+  let keys: RemoteKeys | undefined = configured ? remote(configured) : undefined;
+  let pending: Promise<RemoteKeys> | undefined;
   let retryAt = 0;
   let retryDelay = FIRST_RETRY_MS;
 
-  const discover = async (): Promise<JWTVerifyGetKey> => {
+  const discover = async (): Promise<RemoteKeys> => {
     const config = await discovery(issuerUrl, opts.clientId, undefined, undefined, {
       // Plain HTTP only ever reaches here for a loopback issuer (checked above).
       execute: issuerUrl.protocol === 'http:' && isLoopbackUrl(issuerUrl) ? [allowInsecureRequests] : [],
@@ -55,6 +59,7 @@ export function createJwksSource(opts: JwksSourceOptions): JwksSource {
   };
 
   return {
+    holds: (kid) => keys?.jwks()?.keys.some((k) => k.kid === kid) ?? false,
     resolver: async () => {
       if (keys) return keys;
       if (!pending) {

@@ -42,6 +42,10 @@ export interface OidcOptions {
   readonly jwksCacheMaxAgeSeconds?: number;
   /** Least time between refetches triggered by an unknown kid (default 30 s). */
   readonly jwksCooldownSeconds?: number;
+  /** Verified tokens remembered (default 1000; 0 checks every token in full every time). */
+  readonly verifiedCacheSize?: number;
+  /** How long a verified token is remembered at most (default 60 s). */
+  readonly verifiedCacheSeconds?: number;
 }
 
 export interface TokenVerifier {
@@ -135,13 +139,37 @@ export function createTokenVerifier(opts: OidcOptions): TokenVerifier {
     cooldownSeconds: opts.jwksCooldownSeconds ?? 30,
   });
 
-  const verifyPayload = async (token: string): Promise<JWTPayload> => {
-    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new AuthError('malformed');
+  // Tokens verified in full, by SHA-256: an agent opens many connections with one token,
+  // and the full check (the signature through WebCrypto, the claims) is about a tenth of
+  // a connection's CPU. A remembered token is accepted again only before its expiry
+  // (with the same skew), for at most the cache time, and while the key set still holds
+  // the key that signed it: a key rotated out stops its tokens as soon as the set is
+  // refetched, exactly as without the cache. Failures are never remembered; a token
+  // without a kid is always checked in full.
+  const cacheSize = opts.verifiedCacheSize ?? 1000;
+  const cacheMs = (opts.verifiedCacheSeconds ?? 60) * 1000;
+  const verified = new Map<string, { readonly identity: Identity; readonly kid: string; readonly until: number }>();
+  const remembered = (hash: string, now: number): Identity | undefined => {
+    const hit = verified.get(hash);
+    if (!hit) return undefined;
+    if (now < hit.until && now < hit.identity.expiresAt && jwks.holds(hit.kid)) return hit.identity;
+    verified.delete(hash);
+    return undefined;
+  };
+  const remember = (hash: string, kid: string | undefined, identity: Identity, now: number): void => {
+    if (cacheSize === 0 || kid === undefined) return;
+    // Oldest first out: a Map iterates in insertion order.
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
+    verified.set(hash, { identity, kid, until: now + cacheMs });
+  };
+
+  const verifyPayload = async (token: string): Promise<{ payload: JWTPayload; kid: string | undefined }> => {
     // Compact JWS only: a JWE (five parts) or an opaque token is not something we verify.
     if (token.split('.').length !== 3) throw new AuthError('malformed');
     let alg: unknown;
+    let kid: unknown;
     try {
-      alg = decodeProtectedHeader(token).alg;
+      ({ alg, kid } = decodeProtectedHeader(token));
     } catch {
       throw new AuthError('malformed');
     }
@@ -160,14 +188,19 @@ export function createTokenVerifier(opts: OidcOptions): TokenVerifier {
       clockTolerance: opts.clockSkewSeconds,
       requiredClaims: ['exp'],
     });
-    return payload;
+    return { payload, kid: typeof kid === 'string' ? kid : undefined };
   };
 
   return {
     verify: async (token: string): Promise<Identity> => {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new AuthError('malformed');
+      const tokenHash = createHash('sha256').update(token).digest('hex');
+      const cached = remembered(tokenHash, Date.now());
+      if (cached) return cached;
       let payload: JWTPayload;
+      let kid: string | undefined;
       try {
-        payload = await verifyPayload(token);
+        ({ payload, kid } = await verifyPayload(token));
       } catch (err) {
         throw classify(err);
       }
@@ -177,7 +210,8 @@ export function createTokenVerifier(opts: OidcOptions): TokenVerifier {
       }
       const groups = groupsFrom(claimAt(payload, opts.groupsClaim), opts.groupsClaim);
       if (typeof payload.exp !== 'number') throw new AuthError('claims', 'exp must be a number');
-      return {
+      // Frozen: a remembered identity is shared by every session of the token.
+      const identity: Identity = Object.freeze({
         subject,
         groups: Object.freeze(groups),
         claims: Object.freeze({ ...payload }),
@@ -185,8 +219,10 @@ export function createTokenVerifier(opts: OidcOptions): TokenVerifier {
         // The session ends a token at expiresAt; the login accepted it up to the skew past
         // exp, so the session must too, or a just-accepted token dies on its first statement.
         expiresAt: (payload.exp + opts.clockSkewSeconds) * 1000,
-        tokenHash: createHash('sha256').update(token).digest('hex'),
-      };
+        tokenHash,
+      });
+      remember(tokenHash, kid, identity, Date.now());
+      return identity;
     },
   };
 }
