@@ -23,7 +23,10 @@ export interface JwksSourceOptions {
 export interface JwksSource {
   /** The key resolver, discovering it first if needed; throws when it cannot. */
   resolver(): Promise<JWTVerifyGetKey>;
-  /** Whether the key set as last fetched holds a key with this kid. */
+  /**
+   * Whether the key set, as last fetched and still within its maximum age, holds a key
+   * with this kid. Past the maximum age only a refetch (in a full verification) can say.
+   */
   holds(kid: string): boolean;
 }
 
@@ -59,7 +62,7 @@ export function createJwksSource(opts: JwksSourceOptions): JwksSource {
   };
 
   return {
-    holds: (kid) => keys?.jwks()?.keys.some((k) => k.kid === kid) ?? false,
+    holds: (kid) => keys?.fresh === true && (keys.jwks()?.keys.some((k) => k.kid === kid) ?? false),
     resolver: async () => {
       if (keys) return keys;
       if (!pending) {

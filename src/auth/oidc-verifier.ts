@@ -142,10 +142,11 @@ export function createTokenVerifier(opts: OidcOptions): TokenVerifier {
   // Tokens verified in full, by SHA-256: an agent opens many connections with one token,
   // and the full check (the signature through WebCrypto, the claims) is about a tenth of
   // a connection's CPU. A remembered token is accepted again only before its expiry
-  // (with the same skew), for at most the cache time, and while the key set still holds
-  // the key that signed it: a key rotated out stops its tokens as soon as the set is
-  // refetched, exactly as without the cache. Failures are never remembered; a token
-  // without a kid is always checked in full.
+  // (with the same skew), for at most the cache time, and while the key set is within
+  // its maximum age and still holds the key that signed it: a key rotated out stops its
+  // tokens as soon as the set is refetched, and a stale set is refetched (or fails
+  // closed) by a full check, exactly as without the cache. Failures are never
+  // remembered; a token without a kid is always checked in full.
   const cacheSize = opts.verifiedCacheSize ?? 1000;
   const cacheMs = (opts.verifiedCacheSeconds ?? 60) * 1000;
   const verified = new Map<string, { readonly identity: Identity; readonly kid: string; readonly until: number }>();
