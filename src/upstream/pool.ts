@@ -139,6 +139,10 @@ export class UpstreamPool {
       parameters,
     });
     this.opened++;
+    // For the connection's whole life, so that a socket error between owners (after a
+    // lease, before the relay listens; idle) cannot go unhandled and end the process.
+    // Each owner has its own listener for what an error means to it; the close follows.
+    connection.socket.on('error', () => connection.socket.destroy());
     // The reset updates the parameters the server reports, for the next client's login.
     const reported = new Map(connection.parameters);
     return this.lease(
