@@ -141,10 +141,9 @@ class PolicyGate implements StatementGate {
     return this.evaluate(sql, analysis, ANY_PARAMS).then(() => analysis);
   }
 
-  async bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
+  bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
     const text = paramsAsText(params, paramFormats, statement.paramTypes);
-    const admission = await this.evaluate(statement.sql, statement.analysis as Analysis, text, statement.paramTypes);
-    return admission;
+    return this.evaluate(statement.sql, statement.analysis as Analysis, text, statement.paramTypes);
   }
 
   async execute(portal: BoundPortal): Promise<Execution> {
@@ -173,7 +172,7 @@ class PolicyGate implements StatementGate {
     params: readonly (string | null)[],
     paramTypes: readonly number[] = [],
   ): Promise<Admission> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const policy = this.deps.policy();
     const first = decide(policy, this.info.identity, analysis, params, this.deps.now());
     let decision: Admissible;
@@ -210,7 +209,7 @@ class PolicyGate implements StatementGate {
         };
       }
     }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const seconds = (performance.now() - started) / 1000;
     this.deps.onDecision?.(decision.outcome === 'allow' ? 'allow' : decision.outcome === 'deny' ? 'deny' : 'needs-approval', decision.category, seconds);
     if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params, analysis };
     // Monitor mode: the denial is recorded when the statement is admitted, as not enforced.
@@ -410,7 +409,8 @@ class PolicyGate implements StatementGate {
       }
       throw err;
     }
-    this.deps.log.info(decisionFields(record), 'decision');
+    // The fields are built only when they will be logged (at info, once per statement).
+    if (this.deps.log.isLevelEnabled('info')) this.deps.log.info(decisionFields(record), 'decision');
   }
 }
 
