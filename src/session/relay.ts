@@ -17,11 +17,13 @@
 //
 // Flow control (flow()): nothing is buffered without bound. Reading from the upstream
 // stops while the client is not taking what we write it (so a slow reader stalls the
-// upstream, as it would stall Postgres); reading from the client stops while a decision
-// is pending, while the upstream is not taking what we forward, and while the client
-// is not reading our answers (a client that pipelines denied statements without
-// reading would otherwise have us queue every error for it). Each pump also stops at
-// the first sign of backlog and resumes on 'drain'.
+// upstream, as it would stall Postgres); reading from the client stops once
+// CLIENT_READ_AHEAD bytes wait behind a pending decision, while the upstream is not
+// taking what we forward, and while the client is not reading our answers (a client
+// that pipelines denied statements without reading would otherwise have us queue every
+// error for it). Each pump also stops at the first sign of backlog and resumes on
+// 'drain'. A pending decision alone does not pause the client socket: most last
+// microseconds, and pausing and resuming a socket twice per statement cost more.
 import type net from 'node:net';
 import {
   BackendCode,
@@ -52,6 +54,9 @@ export interface RelayOptions {
 }
 
 type State = 'ready' | 'discarding' | 'closed';
+
+// What a client may send ahead while a decision is pending before we stop reading it.
+const CLIENT_READ_AHEAD = 64 * 1024;
 
 export class Relay {
   private state: State = 'ready';
@@ -113,7 +118,8 @@ export class Relay {
     const clientBacklog = this.client.writableNeedDrain;
     if (this.upstreamBusy || clientBacklog) this.upstream.pause();
     else this.upstream.resume();
-    if (this.clientBusy || clientBacklog || this.upstream.writableNeedDrain || this.drainError) this.client.pause();
+    const heldBack = this.clientBusy && this.reader.buffered >= CLIENT_READ_AHEAD;
+    if (heldBack || clientBacklog || this.upstream.writableNeedDrain || this.drainError) this.client.pause();
     else this.client.resume();
   }
 
@@ -201,6 +207,7 @@ export class Relay {
       return;
     }
     if (!this.clientBusy) this.pumpClient();
+    else if (this.reader.buffered >= CLIENT_READ_AHEAD) this.flow();
   }
 
   private pumpClient(): void {
