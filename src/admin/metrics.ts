@@ -1,12 +1,14 @@
 // Prometheus metrics on a Registry of our own (never prom-client's global one, so two
 // proxies in one process, as in tests, do not share counters). The session and the gate
-// call the typed methods on the hot path: each is a counter or gauge update on a child
-// resolved once and cached, no label-string building per call.
+// call the typed methods on the hot path, several per statement: those add to plain
+// numbers (a histogram's bucket counts in a Float64Array), and prom-client is given the
+// totals only when /metrics is scraped (its collect hooks), since its own per-call
+// label hashing and validation was a measurable share of a statement's CPU.
 //
 // Label values must stay few: `category` comes from the policy's fixed set of statement
 // kinds, and past MAX_CATEGORIES distinct values everything new is counted as `other`,
 // so a bug upstream cannot blow up the series count.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
 import type { ApprovalEvent, ApprovalOutcome } from '../approvals/approval.js';
 import type { RevocationEvent, RevocationTarget } from '../revocation/revocations.js';
 
@@ -16,6 +18,71 @@ export type StatementDecisionLabel = (typeof STATEMENT_DECISIONS)[number];
 export type ProxyMode = 'enforce' | 'monitor';
 
 const MAX_CATEGORIES = 32;
+
+/**
+ * A histogram whose observe path is a bucket scan and three additions; the exposition
+ * is prom-client's (same series, same labels), built from these counts at scrape time.
+ */
+class FastHistogram extends Histogram {
+  private readonly bounds: readonly number[];
+  private readonly counts: Float64Array;
+  private readonly seriesName: string;
+  private readonly seriesHelp: string;
+  private total = 0;
+  private sum = 0;
+
+  constructor(config: { name: string; help: string; buckets: readonly number[]; registers: Registry[] }) {
+    super({ ...config, buckets: [...config.buckets] });
+    this.bounds = [...config.buckets];
+    this.seriesName = config.name;
+    this.seriesHelp = config.help;
+    this.counts = new Float64Array(config.buckets.length);
+  }
+
+  record(value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > (bounds[i] as number)) i++;
+    if (i < bounds.length) (this.counts[i] as number)++;
+    this.total++;
+    this.sum += value;
+  }
+
+  override get(): ReturnType<Histogram['get']> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  /** What the registry asks for when it renders the exposition text (prom-client's contract). */
+  getForPromString(): ReturnType<Histogram['get']> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  private snapshot(): Awaited<ReturnType<Histogram['get']>> {
+    const name = this.seriesName;
+    const bucket = `${name}_bucket`;
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    let cumulative = 0;
+    this.bounds.forEach((le, i) => {
+      cumulative += this.counts[i] as number;
+      values.push({ labels: { le }, value: cumulative, metricName: bucket });
+    });
+    values.push({ labels: { le: '+Inf' }, value: this.total, metricName: bucket });
+    values.push({ labels: {}, value: this.sum, metricName: `${name}_sum` });
+    values.push({ labels: {}, value: this.total, metricName: `${name}_count` });
+    // prom-client's typings declare MetricType a numeric enum; its runtime, which renders
+    // the `# TYPE` line from this, uses the strings.
+    return { name, help: this.seriesHelp, type: 'histogram' as unknown as MetricType, aggregator: 'sum', collect: () => undefined, values };
+  }
+
+  override reset(): void {
+    super.reset();
+    // Also called by prom-client's constructor, before this class's fields exist.
+    if (this.counts === undefined) return;
+    this.counts.fill(0);
+    this.total = 0;
+    this.sum = 0;
+  }
+}
 
 // Policy decisions are pure and in-memory: microseconds, so the buckets start at 5 µs.
 const DECISION_BUCKETS = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1];
@@ -32,14 +99,16 @@ export class Metrics {
   private readonly connections: Gauge;
   private readonly connectionsTotal: Counter;
   private readonly statements: Counter<'decision' | 'category'>;
-  private readonly statementChildren = new Map<string, Counter.Internal>();
+  // Counted here, handed to the counter when scraped.
+  private readonly statementCounts = new Map<string, { readonly labels: readonly [string, string]; n: number }>();
   private readonly categories = new Set<string>();
   private readonly activeGrants: Gauge;
+  private grantsHeld = 0;
   private readonly pendingApprovalsGauge: Gauge;
   private readonly approvals: Counter<'outcome'>;
   private readonly revocations: Counter<'target'>;
-  private readonly decisionSeconds: Histogram;
-  private readonly upstreamSeconds: Histogram;
+  private readonly decisionSeconds: FastHistogram;
+  private readonly upstreamSeconds: FastHistogram;
 
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
@@ -50,8 +119,20 @@ export class Metrics {
       help: 'Statements decided, by decision (allow, deny, approval) and statement category',
       labelNames: ['decision', 'category'] as const,
       registers,
+      collect: () => {
+        for (const entry of this.statementCounts.values()) {
+          if (entry.n === 0) continue;
+          this.statements.labels(...entry.labels).inc(entry.n);
+          entry.n = 0;
+        }
+      },
     });
-    this.activeGrants = new Gauge({ name: 'tracegate_active_grants', help: 'Single-use grants held now', registers });
+    this.activeGrants = new Gauge({
+      name: 'tracegate_active_grants',
+      help: 'Single-use grants held now',
+      registers,
+      collect: () => this.activeGrants.set(this.grantsHeld),
+    });
     this.pendingApprovalsGauge = new Gauge({ name: 'tracegate_pending_approvals', help: 'Approval requests waiting for approvers', registers });
     this.approvals = new Counter({
       name: 'tracegate_approvals_total',
@@ -65,13 +146,13 @@ export class Metrics {
       labelNames: ['target'] as const,
       registers,
     });
-    this.decisionSeconds = new Histogram({
+    this.decisionSeconds = new FastHistogram({
       name: 'tracegate_decision_seconds',
       help: 'Time to decide a statement (parse, policy, recording the decision)',
       buckets: DECISION_BUCKETS,
       registers,
     });
-    this.upstreamSeconds = new Histogram({
+    this.upstreamSeconds = new FastHistogram({
       name: 'tracegate_upstream_seconds',
       help: 'Time from forwarding a statement upstream to its completion',
       buckets: UPSTREAM_BUCKETS,
@@ -102,33 +183,33 @@ export class Metrics {
 
   statement(decision: StatementDecisionLabel, category: string): void {
     const key = `${decision}\0${category}`;
-    let child = this.statementChildren.get(key);
-    if (!child) {
+    let entry = this.statementCounts.get(key);
+    if (!entry) {
       let label = category;
       if (!this.categories.has(category)) {
         if (this.categories.size >= MAX_CATEGORIES) label = 'other';
         else this.categories.add(category);
       }
-      child = this.statements.labels(decision, label);
-      this.statementChildren.set(key, child);
+      entry = { labels: [decision, label], n: 0 };
+      this.statementCounts.set(key, entry);
     }
-    child.inc();
+    entry.n++;
   }
 
   decisionDuration(seconds: number): void {
-    this.decisionSeconds.observe(seconds);
+    this.decisionSeconds.record(seconds);
   }
 
   upstreamDuration(seconds: number): void {
-    this.upstreamSeconds.observe(seconds);
+    this.upstreamSeconds.record(seconds);
   }
 
   grantIssued(): void {
-    this.activeGrants.inc();
+    this.grantsHeld++;
   }
 
   grantEnded(): void {
-    this.activeGrants.dec();
+    this.grantsHeld--;
   }
 
   pendingApprovals(count: number): void {

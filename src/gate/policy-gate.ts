@@ -88,6 +88,21 @@ interface Admission {
   readonly enforced: boolean;
   readonly sql: string;
   readonly params: readonly (string | null)[];
+  /** The analysis of `sql` (from the analysis cache, so one object per distinct text). */
+  readonly analysis: Analysis;
+}
+
+// A grant's statement fingerprint, kept with the cached analysis of its text: hashing
+// the SQL again for every grant of a repeated statement was a measurable cost.
+const fingerprints = new WeakMap<Analysis, string>();
+
+function fingerprintOf(sql: string, analysis: Analysis): string {
+  let fingerprint = fingerprints.get(analysis);
+  if (fingerprint === undefined) {
+    fingerprint = createHash('sha256').update(sql).digest('hex').slice(0, 16);
+    fingerprints.set(analysis, fingerprint);
+  }
+  return fingerprint;
 }
 
 class PolicyGate implements StatementGate {
@@ -126,10 +141,9 @@ class PolicyGate implements StatementGate {
     return this.evaluate(sql, analysis, ANY_PARAMS).then(() => analysis);
   }
 
-  async bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
+  bind(statement: PreparedStatement, params: readonly (Buffer | null)[], paramFormats: readonly number[]): Promise<Admission> {
     const text = paramsAsText(params, paramFormats, statement.paramTypes);
-    const admission = await this.evaluate(statement.sql, statement.analysis as Analysis, text, statement.paramTypes);
-    return admission;
+    return this.evaluate(statement.sql, statement.analysis as Analysis, text, statement.paramTypes);
   }
 
   async execute(portal: BoundPortal): Promise<Execution> {
@@ -158,7 +172,7 @@ class PolicyGate implements StatementGate {
     params: readonly (string | null)[],
     paramTypes: readonly number[] = [],
   ): Promise<Admission> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const policy = this.deps.policy();
     const first = decide(policy, this.info.identity, analysis, params, this.deps.now());
     let decision: Admissible;
@@ -195,11 +209,11 @@ class PolicyGate implements StatementGate {
         };
       }
     }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const seconds = (performance.now() - started) / 1000;
     this.deps.onDecision?.(decision.outcome === 'allow' ? 'allow' : decision.outcome === 'deny' ? 'deny' : 'needs-approval', decision.category, seconds);
-    if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params };
+    if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params, analysis };
     // Monitor mode: the denial is recorded when the statement is admitted, as not enforced.
-    if (!this.enforcing) return { decision, enforced: false, sql, params };
+    if (!this.enforcing) return { decision, enforced: false, sql, params, analysis };
     const decisionId = randomUUID();
     await this.record(decisionId, sql, params, decision, 'deny', true, null, null);
     throw error(decision.sqlstate, decision.reason, { reference: `decision ${decisionId}` });
@@ -257,7 +271,7 @@ class PolicyGate implements StatementGate {
           sessionId: this.info.id,
           traceId,
           rule,
-          fingerprint: createHash('sha256').update(sql).digest('hex').slice(0, 16),
+          fingerprint: fingerprintOf(sql, admission.analysis),
           ttlMs: terms?.grantTtlMs ?? DEFAULT_GRANT_TTL_MS,
         },
         () => request?.expire(),
@@ -395,7 +409,8 @@ class PolicyGate implements StatementGate {
       }
       throw err;
     }
-    this.deps.log.info(decisionFields(record), 'decision');
+    // The fields are built only when they will be logged (at info, once per statement).
+    if (this.deps.log.isLevelEnabled('info')) this.deps.log.info(decisionFields(record), 'decision');
   }
 }
 

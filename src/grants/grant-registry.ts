@@ -38,11 +38,29 @@ export interface GrantEvents {
 
 interface Held {
   readonly grant: Grant;
-  readonly timer: NodeJS.Timeout;
+  readonly onExpire: (grant: Grant) => void;
+  /** When the TTL runs out, on the monotonic clock (performance.now()). */
+  readonly due: number;
+}
+
+/**
+ * Held grants of one TTL in the order they were issued, which is the order they fall
+ * due. Revoked ones leave lazily (the registry's map is the truth): from the head as
+ * the sweep or a new grant meets them, and by compaction when they pile up behind a
+ * long-running statement's grant.
+ */
+interface ExpiryQueue {
+  items: Held[];
+  head: number;
 }
 
 export class GrantRegistry {
   private readonly held = new Map<string, Held>();
+  // One timer for all grants rather than one each: a grant per statement made timer
+  // setup and teardown a measurable part of the statement path.
+  private readonly queues = new Map<number, ExpiryQueue>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly now: () => number,
@@ -61,13 +79,9 @@ export class GrantRegistry {
       issuedAt,
       expiresAt: issuedAt + request.ttlMs,
     };
-    const timer = setTimeout(() => {
-      if (!this.held.has(grant.id)) return;
-      this.revoke(grant.id, 'expired');
-      onExpire(grant);
-    }, request.ttlMs);
-    timer.unref();
-    this.held.set(grant.id, { grant, timer });
+    const held: Held = { grant, onExpire, due: performance.now() + request.ttlMs };
+    this.held.set(grant.id, held);
+    this.enqueue(request.ttlMs, held);
     this.events.issued?.(grant);
     return grant;
   }
@@ -76,7 +90,6 @@ export class GrantRegistry {
   revoke(id: string, reason: GrantRevokeReason): boolean {
     const held = this.held.get(id);
     if (!held) return false;
-    clearTimeout(held.timer);
     this.held.delete(id);
     this.events.revoked?.(held.grant, reason, this.now());
     return true;
@@ -86,7 +99,6 @@ export class GrantRegistry {
   discard(id: string): void {
     const held = this.held.get(id);
     if (!held) return;
-    clearTimeout(held.timer);
     this.held.delete(id);
     this.events.discarded?.(held.grant);
   }
@@ -106,5 +118,73 @@ export class GrantRegistry {
 
   active(): Grant[] {
     return [...this.held.values()].map((h) => h.grant);
+  }
+
+  private enqueue(ttlMs: number, held: Held): void {
+    let queue = this.queues.get(ttlMs);
+    if (!queue) {
+      queue = { items: [], head: 0 };
+      this.queues.set(ttlMs, queue);
+    }
+    this.dropRevoked(queue);
+    const live = queue.items.length - queue.head;
+    if (live > 64 && live > 2 * this.held.size) {
+      queue.items = queue.items.slice(queue.head).filter((h) => this.held.get(h.grant.id) === h);
+      queue.head = 0;
+    }
+    queue.items.push(held);
+    if (held.due < this.timerDue) this.arm(held.due);
+  }
+
+  /** Revoked grants at the head of the queue leave it. */
+  private dropRevoked(queue: ExpiryQueue): void {
+    const items = queue.items;
+    while (queue.head < items.length) {
+      const first = items[queue.head] as Held;
+      if (this.held.get(first.grant.id) === first) break;
+      queue.head++;
+    }
+    if (queue.head === items.length) {
+      queue.items = [];
+      queue.head = 0;
+    } else if (queue.head > 1024 && queue.head * 2 > items.length) {
+      queue.items = items.slice(queue.head);
+      queue.head = 0;
+    }
+  }
+
+  private arm(due: number): void {
+    clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, Math.ceil(due - performance.now())));
+    this.timer.unref();
+  }
+
+  /** Expires every grant whose TTL has run out, then waits for the next one due. */
+  private sweep(): void {
+    this.timer = undefined;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    const expired: Held[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const [ttl, queue] of this.queues) {
+      for (;;) {
+        this.dropRevoked(queue);
+        const first = queue.items[queue.head];
+        if (first === undefined) break;
+        if (first.due > now) {
+          next = Math.min(next, first.due);
+          break;
+        }
+        queue.head++;
+        expired.push(first);
+      }
+      if (queue.items.length === queue.head) this.queues.delete(ttl);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const held of expired) {
+      if (!this.revoke(held.grant.id, 'expired')) continue;
+      held.onExpire(held.grant);
+    }
   }
 }

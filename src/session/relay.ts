@@ -7,13 +7,23 @@
 // States: 'ready' (relaying), 'discarding' (a denial in an extended-protocol batch:
 // skip everything up to Sync, as Postgres does after an error), 'closed'.
 //
+// Writes (Outbox): what one pass of a pump sends a socket goes out in one write, not
+// one per message. Toward the upstream a batch is also held across a pending decision
+// (Parse, then Bind waiting for its lookup and its audit record, then Execute...) as
+// long as nothing in it asks the upstream to run or answer anything (Execute, Sync,
+// Flush, Query): then Parse..Sync reaches Postgres as one packet, which saves Postgres
+// a wake-up per message. Whatever can make the upstream work goes out before the relay
+// waits, and an approval wait sends everything at once.
+//
 // Flow control (flow()): nothing is buffered without bound. Reading from the upstream
 // stops while the client is not taking what we write it (so a slow reader stalls the
-// upstream, as it would stall Postgres); reading from the client stops while a decision
-// is pending, while the upstream is not taking what we forward, and while the client
-// is not reading our answers (a client that pipelines denied statements without
-// reading would otherwise have us queue every error for it). Each pump also stops at
-// the first sign of backlog and resumes on 'drain'.
+// upstream, as it would stall Postgres); reading from the client stops once
+// CLIENT_READ_AHEAD bytes wait behind a pending decision, while the upstream is not
+// taking what we forward, and while the client is not reading our answers (a client
+// that pipelines denied statements without reading would otherwise have us queue every
+// error for it). Each pump also stops at the first sign of backlog and resumes on
+// 'drain'. A pending decision alone does not pause the client socket: most last
+// microseconds, and pausing and resuming a socket twice per statement cost more.
 import type net from 'node:net';
 import {
   BackendCode,
@@ -28,6 +38,7 @@ import {
   type TransactionStatus,
 } from '../../protocol/index.js';
 import { error as clientError, fatal, toErrorFields, type ClientError } from '../errors.js';
+import { Outbox } from './outbox.js';
 import { ResponseQueue, type Describable, type Pending } from './response-queue.js';
 import type { BoundPortal, Execution, PreparedStatement, StatementGate } from './statement-gate.js';
 
@@ -48,6 +59,9 @@ export interface RelayOptions {
 }
 
 type State = 'ready' | 'discarding' | 'closed';
+
+// What a client may send ahead while a decision is pending before we stop reading it.
+const CLIENT_READ_AHEAD = 64 * 1024;
 
 export class Relay {
   private state: State = 'ready';
@@ -75,6 +89,12 @@ export class Relay {
   // Cleared when the session fails (a protocol error on either side, an upstream that
   // sent what it should not): its upstream session is then never reused.
   private reusable = true;
+  private readonly toUpstreamBox: Outbox;
+  private readonly toClientBox: Outbox;
+  // Set while the held upstream batch has a message that makes the upstream work.
+  private upstreamRuns = false;
+  // Nesting depth of pumps writing to the client: the outermost one flushes.
+  private clientWriters = 0;
 
   constructor(
     private readonly client: net.Socket,
@@ -84,6 +104,8 @@ export class Relay {
     private readonly opts: RelayOptions,
   ) {
     this.backend = new BackendReader({ maxMessageBytes: 1024 * 1024 * 1024 });
+    this.toUpstreamBox = new Outbox(upstream, () => this.flow());
+    this.toClientBox = new Outbox(client, () => this.flow());
   }
 
   start(): void {
@@ -107,7 +129,8 @@ export class Relay {
     const clientBacklog = this.client.writableNeedDrain;
     if (this.upstreamBusy || clientBacklog) this.upstream.pause();
     else this.upstream.resume();
-    if (this.clientBusy || clientBacklog || this.upstream.writableNeedDrain || this.drainError) this.client.pause();
+    const heldBack = this.clientBusy && this.reader.buffered >= CLIENT_READ_AHEAD;
+    if (heldBack || clientBacklog || this.upstream.writableNeedDrain || this.drainError) this.client.pause();
     else this.client.resume();
   }
 
@@ -120,6 +143,11 @@ export class Relay {
 
   private get backlogged(): boolean {
     return this.client.writableNeedDrain || this.upstream.writableNeedDrain;
+  }
+
+  private flushUpstream(): void {
+    this.upstreamRuns = false;
+    this.toUpstreamBox.flush();
   }
 
   /**
@@ -169,7 +197,10 @@ export class Relay {
   /** An asynchronous NoticeResponse, sent at once (e.g. "waiting for approval"). */
   notice(message: string, detail?: string): void {
     if (this.state === 'closed') return;
-    this.client.write(encode.noticeResponse({ severity: 'NOTICE', code: '00000', message, ...(detail === undefined ? {} : { detail }) }));
+    // A notice announces a long wait (an approval): what was decided before it goes now.
+    this.flushUpstream();
+    this.toClientBox.add(encode.noticeResponse({ severity: 'NOTICE', code: '00000', message, ...(detail === undefined ? {} : { detail }) }));
+    if (this.clientWriters === 0) this.toClientBox.flush();
   }
 
   get closed(): boolean {
@@ -187,22 +218,34 @@ export class Relay {
       return;
     }
     if (!this.clientBusy) this.pumpClient();
+    else if (this.reader.buffered >= CLIENT_READ_AHEAD) this.flow();
   }
 
   private pumpClient(): void {
-    if (this.barrier) {
-      const barrier = this.barrier;
-      this.barrier = null;
-      this.clientBusy = true;
-      this.flow();
-      void barrier.finally(() => this.clientUnblocked());
-      return;
+    this.clientWriters++;
+    try {
+      this.pumpClientFrames();
+    } finally {
+      if (--this.clientWriters === 0) this.toClientBox.flush();
     }
-    this.upstream.cork();
+  }
+
+  private pumpClientFrames(): void {
+    // Set when the pump stops to wait for a decision or a cancel: then a batch that asks
+    // the upstream for nothing yet is held until the rest of it is decided.
+    let waiting = false;
     try {
       for (;;) {
         if (this.state === 'closed') return;
-        if (this.barrier) return this.pumpClient();
+        if (this.barrier) {
+          const barrier = this.barrier;
+          this.barrier = null;
+          this.clientBusy = true;
+          waiting = true;
+          this.flow();
+          void barrier.finally(() => this.clientUnblocked());
+          return;
+        }
         // What the client already sent waits in the reader until the backlog drains.
         if (this.drainError || this.backlogged) return this.flow();
         const frame = this.reader.read();
@@ -212,32 +255,16 @@ export class Relay {
           // A decision needs I/O (a lookup, an audit write, an approval): hold further
           // client messages until it is done, so they are decided in order.
           this.clientBusy = true;
+          waiting = true;
           this.flow();
-          // Keep what this batch wrote upstream corked until the decision is in, so the
-          // batch reaches Postgres in one write rather than one per message; but never
-          // past this turn of the event loop: a lookup or an approval can take long,
-          // and what was already decided must not wait for them.
-          this.upstream.cork();
-          let held = true;
-          const release = (): void => {
-            if (!held) return;
-            held = false;
-            this.upstream.uncork();
-          };
-          setImmediate(release);
-          pending
-            .catch((err: unknown) => this.deny(err, frame))
-            .finally(() => {
-              this.clientUnblocked();
-              release();
-            });
+          pending.catch((err: unknown) => this.deny(err, frame)).finally(() => this.clientUnblocked());
           return;
         }
       }
     } catch (err) {
       this.fail(err);
     } finally {
-      this.upstream.uncork();
+      if (!waiting || this.upstreamRuns) this.flushUpstream();
     }
   }
 
@@ -262,7 +289,7 @@ export class Relay {
         case 'Query': {
           this.checkExpiry();
           return settle(this.gate.query(msg.sql), (executions) => {
-            this.toUpstream(frame.raw);
+            this.toUpstream(frame.raw, true);
             this.queue.push({ kind: 'query', executions, index: 0 });
             this.syncsSent++;
           });
@@ -323,7 +350,7 @@ export class Relay {
               this.toUpstream(describePortal(msg.portal));
               this.queue.push({ kind: 'describe', target: portal, swallow: true });
             }
-            this.toUpstream(frame.raw);
+            this.toUpstream(frame.raw, true);
             this.queue.push({ kind: 'execute', execution, described: false, fields: () => fieldsOf(portal) });
           });
         }
@@ -334,12 +361,12 @@ export class Relay {
           this.queue.push({ kind: 'close' });
           return undefined;
         case 'Sync':
-          this.toUpstream(frame.raw);
+          this.toUpstream(frame.raw, true);
           this.queue.push({ kind: 'sync' });
           this.syncsSent++;
           return undefined;
         case 'Flush':
-          this.toUpstream(frame.raw);
+          this.toUpstream(frame.raw, true);
           return undefined;
         case 'Terminate':
           this.close('client terminated');
@@ -390,12 +417,14 @@ export class Relay {
     this.releaseSynthetic();
   }
 
-  private toUpstream(raw: Buffer): void {
+  /** `runs`: the message makes the upstream execute or answer (see Outbox above). */
+  private toUpstream(raw: Buffer, runs = false): void {
     // A decision that settles after the session closed must not reach the upstream,
     // which may be serving another client by then.
     if (this.state === 'closed') return;
     this.unsynced = raw[0] !== 0x53 && raw[0] !== 0x51;
-    if (!this.upstream.write(raw)) this.flow();
+    if (runs) this.upstreamRuns = true;
+    this.toUpstreamBox.add(raw);
   }
 
   // ---- upstream -> client -------------------------------------------------------
@@ -412,7 +441,7 @@ export class Relay {
   }
 
   private pumpUpstream(): void {
-    this.client.cork();
+    this.clientWriters++;
     try {
       for (;;) {
         if (this.state === 'closed') return;
@@ -438,7 +467,7 @@ export class Relay {
     } catch (err) {
       this.fail(err);
     } finally {
-      this.client.uncork();
+      if (--this.clientWriters === 0) this.toClientBox.flush();
     }
   }
 
@@ -620,7 +649,8 @@ export class Relay {
 
   private toClient(raw: Buffer): void {
     if (this.suppressed) return;
-    if (!this.client.write(raw)) this.flow();
+    this.toClientBox.add(raw);
+    if (this.clientWriters === 0) this.toClientBox.flush();
   }
 
   private sendNow(raw: Buffer): void {
@@ -671,6 +701,8 @@ export class Relay {
       if (pending.kind === 'execute') pending.execution.abandon(reason);
       if (pending.kind === 'query') this.abandonRest(pending, reason);
     }
+    this.toClientBox.flush();
+    this.toUpstreamBox.discard();
     this.client.end();
     this.client.setTimeout(1000, () => this.client.destroy());
     this.opts.onClose(reason, running, settled);

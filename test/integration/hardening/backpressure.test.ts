@@ -171,3 +171,49 @@ describe('a client that pipelines without reading', () => {
     socket.destroy();
   }, 120_000);
 });
+
+describe('a client that keeps sending while its statement waits', () => {
+  test('the proxy reads only a bounded amount ahead of a pending decision (here an approval that never comes)', async () => {
+    const agent = await getToken('agent-a');
+    const socket = await rawLogin(h.port, agent);
+    let noticed = false;
+    const reader = new BackendReader({ maxMessageBytes: 1 << 20 });
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (let f = reader.read(); f; f = reader.read()) {
+        const m = decodeBackend(f);
+        if (m.type === 'NoticeResponse' && m.fields.message.startsWith('waiting for approval')) noticed = true;
+      }
+    });
+    try {
+      socket.write(serialize.query(`SELECT trace_id FROM traces WHERE trace_id = '${WELL_KNOWN_TRACES.agentAHigh}'`));
+      await expect.poll(() => noticed, { timeout: 10_000 }).toBe(true);
+      const filler = serialize.query(`SELECT '${'q'.repeat(60_000)}'`);
+      const batch = Buffer.concat(Array.from({ length: 4 }, () => filler));
+      const accepted = (): number => socket.bytesWritten - socket.writableLength;
+      const before = bufferMemory();
+      let peak = 0;
+      let at2s = 0;
+      const sample = setTimeout(() => (at2s = accepted()), 2000);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        peak = Math.max(peak, bufferMemory() - before);
+        if (socket.writableNeedDrain) {
+          await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(250)]);
+          continue;
+        }
+        socket.write(batch);
+      }
+      clearTimeout(sample);
+      const at5s = accepted();
+      // Socket buffers on both sides plus the proxy's read-ahead: a few MB at most, and
+      // nothing more taken in the last three seconds.
+      expect(at2s).toBeGreaterThan(0);
+      expect(at2s).toBeLessThan(16 * MB);
+      expect(at5s - at2s).toBeLessThan(1 * MB);
+      expect(peak).toBeLessThan(32 * MB);
+    } finally {
+      socket.destroy();
+    }
+  }, 60_000);
+});

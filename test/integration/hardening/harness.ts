@@ -127,6 +127,8 @@ export interface Forwarder extends AsyncDisposable {
   readonly cancelRequests: number;
   /** application_name of each StartupMessage ('' when there was none). */
   readonly applicationNames: readonly string[];
+  /** Per connection, each chunk tracegate's writes arrived in, in order. */
+  readonly received: readonly (readonly Buffer[])[];
   close(): Promise<void>;
 }
 
@@ -135,10 +137,14 @@ const CANCEL_REQUEST_CODE = 80_877_102;
 export async function startForwarder(target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<net.Socket>();
   const applicationNames: string[] = [];
+  const received: Buffer[][] = [];
   let connections = 0;
   let cancelRequests = 0;
   const server = net.createServer((inbound) => {
     connections++;
+    const chunks: Buffer[] = [];
+    received.push(chunks);
+    inbound.on('data', (chunk: Buffer) => chunks.push(chunk));
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
@@ -181,6 +187,7 @@ export async function startForwarder(target: { host: string; port: number }): Pr
       return cancelRequests;
     },
     applicationNames,
+    received,
     close,
     [Symbol.asyncDispose]: close,
   };

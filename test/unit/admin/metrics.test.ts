@@ -1,6 +1,6 @@
 // Metrics: every documented series is exposed, on a registry of its own, with the
 // label values the session passes; category cardinality is capped.
-import { register as globalRegistry } from 'prom-client';
+import { Histogram, register as globalRegistry, Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { Metrics } from '../../../src/admin/metrics.js';
 import type { ApprovalEvent, ApprovalView } from '../../../src/approvals/approval.js';
@@ -71,5 +71,23 @@ describe('Metrics', () => {
     const text = await m.render();
     expect(text).toContain('tracegate_pending_approvals 1');
     expect(text).toContain('tracegate_approvals_total{outcome="timed-out"} 1');
+  });
+
+  test("the duration histograms render exactly as prom-client's own Histogram would", async () => {
+    const m = new Metrics({ mode: 'enforce', processMetrics: false });
+    const registry = new Registry();
+    const reference = new Histogram({
+      name: 'tracegate_upstream_seconds',
+      help: 'Time from forwarding a statement upstream to its completion',
+      buckets: [2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    for (const seconds of [0, 0.00025, 0.0003, 0.002, 0.002, 0.7, 59, 61, 3600]) {
+      m.upstreamDuration(seconds);
+      reference.observe(seconds);
+    }
+    const series = (text: string): string[] => text.split('\n').filter((l) => l.includes('tracegate_upstream_seconds'));
+    expect(series(await m.render())).toEqual(series(await registry.metrics()));
+    expect(series(await m.render())).toContain('tracegate_upstream_seconds_bucket{le="0.00025"} 2');
   });
 });
