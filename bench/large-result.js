@@ -8,7 +8,8 @@
 // relay must stream, with the client's backpressure pausing the upstream read, so the
 // peak stays flat whatever the size.
 //
-// Environment: LARGE_MB (default 1024) the result size, LARGE_ROW_BYTES (default 20000).
+// Environment: LARGE_MB (default 1024) the result size, LARGE_ROW_BYTES (default 20000),
+// LARGE_JSON=FILE also writes the figures as JSON (bench/run.js reads them from there).
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,16 +44,19 @@ try {
   const token = await issuer.token('reviewer');
   // Warm-up: first-statement work (JIT, the catalog, the audit store) is not streaming.
   await stream(tg, pg.database, token, Infinity, 2000);
+  const figures = [];
   for (const [label, mbPerSecond] of [
     ['fast reader', Infinity],
     ['slow reader (~50 MB/s)', 50],
   ]) {
     const r = await stream(tg, pg.database, token, mbPerSecond);
+    figures.push({ label, ...r });
     console.log(
       `${label.padEnd(24)} ${(r.bytes / MB).toFixed(0)} MB, ${r.rows} rows in ${r.seconds.toFixed(1)} s: ${(r.bytes / MB / r.seconds).toFixed(0)} MB/s; ` +
         `proxy CPU ${(r.cpuUs / (r.bytes / MB)).toFixed(0)} µs/MB; proxy RSS ${(r.rss0 / MB).toFixed(1)} MB before, peak ${(r.rssPeak / MB).toFixed(1)} MB (+${((r.rssPeak - r.rss0) / MB).toFixed(1)} MB)`,
     );
   }
+  if (process.env.LARGE_JSON) writeFileSync(process.env.LARGE_JSON, JSON.stringify(figures));
 } finally {
   await tg.stop();
   await issuer.close();

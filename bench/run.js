@@ -12,7 +12,9 @@
 //      in rounds that take turns between the targets, reading the CPU time of each
 //      proxy, of pgbench and of Postgres from /proc before and after every run
 //   4. opens 1,000 idle logged-in clients on a fresh tracegate and reads its RSS
-//   5. prints one table, and how it compares with the targets of issue 6
+//   5. streams a 1 GB single-trace result through tracegate (bench/large-result.js, its
+//      own Postgres and proxy) to a fast and a slow reader, watching the proxy's RSS
+//   6. prints one table, and how it compares with the targets of issue 6
 //
 //   node bench/run.js --profile [--perf] [--profile-dir DIR]
 //      instead runs only the 8-client load through tracegate started with --cpu-prof
@@ -223,6 +225,7 @@ async function profileRun() {
 
 // ---------------------------------------------------------------------------------
 
+const MiB = 1024 * 1024;
 const fmt = {
   n: (v, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–'),
   x: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '–'),
@@ -326,6 +329,11 @@ async function fullRun() {
     idle = await idleConnections({ port: fresh.port, user: 'agent-a', database: postgres.database, token: env.token, pid: fresh.pid, count: IDLE });
     await fresh.stop();
   }
+  let large = null;
+  if (!QUICK) {
+    log('a 1 GB result through tracegate (bench/large-result.js)');
+    large = largeResult();
+  }
   const m1 = machine();
 
   // ---- the table ------------------------------------------------------------------
@@ -380,6 +388,10 @@ async function fullRun() {
   if (idle) out.push(
     `memory: ${fmt.n(idle.opened)} idle logged-in clients: proxy RSS ${fmt.mb(idle.rssAfter)} (${fmt.mb(idle.rssBefore)} before, ${fmt.n((idle.rssAfter - idle.rssBefore) / Math.max(1, idle.opened) / 1024, 1)} KB per connection; opened in ${idle.openSeconds.toFixed(1)} s${idle.failed ? `; ${idle.failed} FAILED: ${idle.firstError}` : ''})`,
   );
+  for (const r of large?.figures ?? []) {
+    out.push(`1 GB result, ${r.label}: ${fmt.n(r.bytes / MiB)} MB in ${r.seconds.toFixed(1)} s (${fmt.n(r.bytes / MiB / r.seconds)} MB/s), proxy CPU ${fmt.n(r.cpuUs / (r.bytes / MiB))} µs/MB, proxy RSS ${fmt.mb(r.rss0)} before, ${fmt.mb(r.rssPeak)} at peak`);
+  }
+  if (large?.problem) out.push(`1 GB result: FAILED: ${large.problem}`);
   out.push(`audit store: ${fmt.mb(auditGrowth)} written for ${fmt.n(statements)} recorded statements (${fmt.n(auditGrowth / Math.max(1, statements))} bytes each, SQLite file + WAL)`);
   if (warnings.length) out.push(`proxy log: ${warnings.length} warn/error lines, first: ${warnings[0].slice(0, 300)}`);
   out.push('');
@@ -395,14 +407,32 @@ async function fullRun() {
   if (decision) check(decision.cachedUs <= 10, `cached decision <= 10 µs: ${fmt.n(decision.cachedUs, 1)} µs`);
   if (decision) check(decision.uncachedUs <= 100, `uncached decision <= 100 µs: ${fmt.n(decision.uncachedUs, 1)} µs`);
   if (masking) check(masking.maskedMBps >= 200, `masking >= 200 MB/s on 2 KB JSON rows: ${fmt.n(masking.maskedMBps, 1)} MB/s`);
+  if (large) {
+    const growth = Math.max(0, ...(large.figures ?? []).map((r) => r.rssPeak - r.rss0));
+    check(!large.problem && growth <= LARGE_RSS_BOUND, `1 GB result streams with bounded memory (proxy RSS growth <= ${fmt.mb(LARGE_RSS_BOUND)}): ${large.problem ? 'failed' : `+${fmt.mb(growth)}`}`);
+  }
   if (idle) check(idle.opened === IDLE && idle.rssAfter <= 150 * 1024 * 1024, `${fmt.n(IDLE)} idle connections <= 150 MB RSS: ${fmt.mb(idle.rssAfter)}`);
   out.push('');
   out.push(`(whole bench: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (m0.load1 > 1.5 || m1.load1 > 3) out.push(`NOTE: the machine was busy (load average ${m0.load1.toFixed(1)} / ${m1.load1.toFixed(1)}): absolute figures are low; ratios from the same run still compare.`);
   console.log(out.join('\n'));
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ results, masking, decision, idle, sanity, auditGrowth, statements, machine: [m0, m1] }, (k, v) => (k === 'stdout' ? undefined : v), 2));
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ results, masking, decision, idle, large, sanity, auditGrowth, statements, machine: [m0, m1] }, (k, v) => (k === 'stdout' ? undefined : v), 2));
   const failed = Object.values(results).some((p) => Object.values(p).some((r) => !r.ok));
   return failed ? 1 : 0;
+}
+
+// A result as large as the whole of memory a small proxy has: if the relay buffered
+// it, the growth would be the result's size, not a few buffers.
+const LARGE_RSS_BOUND = 64 * MiB;
+
+/** Runs bench/large-result.js (its own Postgres and proxy) and reads its figures. */
+function largeResult() {
+  const file = join(tmpdir(), `tracegate-bench-large-${process.pid}.json`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'large-result.js')], { env: { ...process.env, LARGE_JSON: file }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0 || !existsSync(file)) return { problem: `bench/large-result.js exited with ${r.status ?? r.signal}` };
+  const figures = JSON.parse(readFileSync(file, 'utf8'));
+  rmSync(file, { force: true });
+  return { figures };
 }
 
 function pgbenchVersion() {
