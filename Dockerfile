@@ -61,5 +61,5 @@ EXPOSE 6432 8080
 # Node's fetch does the job. Point TRACEGATE_HEALTHCHECK_URL elsewhere if admin moves.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.TRACEGATE_HEALTHCHECK_URL).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["/app/bin/tracegate.js"]
+ENTRYPOINT ["node", "/app/bin/tracegate.js"]
 CMD ["serve", "--config", "/etc/tracegate/tracegate.yaml"]

@@ -1,4 +1,4 @@
-// tracegate as a child process (`bin/tracegate.js serve --config FILE`, with its node flags), so that its
+// tracegate as a child process (`node bin/tracegate.js serve --config FILE`), so that its
 // CPU time and memory are its own and can be read from /proc. The generated config is
 // the demo's shape: plaintext on loopback, no upstream TLS, the SQLite store in a temp
 // dir, log level warn, and the bench policy (bench/policy.yaml).
@@ -12,10 +12,6 @@ import { freePort, waitForPort } from './net.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BENCH_POLICY = join(ROOT, 'bench', 'policy.yaml');
-const BIN = join(ROOT, 'bin', 'tracegate.js');
-// The node flags of the installed command (its `#!/usr/bin/env -S node ...` line), so that
-// the proxy runs as `tracegate serve` runs while extra flags (--cpu-prof) can be added.
-const BIN_NODE_FLAGS = readFileSync(BIN, 'utf8').split('\n', 1)[0].replace(/^#!\/usr\/bin\/env\s+(-S\s+)?node/, '').trim().split(/\s+/).filter(Boolean);
 
 /**
  * Starts a proxy. `pg` from startBenchPostgres, `issuer` a DevIssuer.
@@ -46,7 +42,7 @@ export async function startTracegate(pg, issuer, options = {}) {
   writeFileSync(configFile, `# written by bench/run.js\n${YAML.stringify(config)}`, { mode: 0o600 });
   const logFile = join(dir, 'tracegate.log');
   const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...BIN_NODE_FLAGS, ...(options.nodeArgs ?? []), BIN, 'serve', '--config', configFile], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin', 'tracegate.js'), 'serve', '--config', configFile], {
     cwd: dir,
     env: { ...process.env, TRACEGATE_MASK_KEY: options.maskKey ?? 'bench-mask-key-0123456789abcdef' },
     stdio: ['ignore', logFd, logFd],
