@@ -11,7 +11,7 @@
 //   caller's promise settles only after that commit.
 // - batched records (responses, completions, revocations, session ends) are built as
 //   they come and handed over every `flushIntervalMs`, or sooner when `maxBatchRecords`
-//   or 64 KiB of them are waiting. The writer keeps a failed batch, in order, and retries
+//   or 256 KiB of them are waiting. The writer keeps a failed batch, in order, and retries
 //   it; nothing is dropped.
 //
 // Failure and recovery: a failed write closes the writer's handle and marks the store
@@ -78,7 +78,7 @@ export interface SqliteStoreOptions {
 type Batched = PendingRecord | ((at: number) => PendingRecord);
 
 // A batch this large is handed over at once: the copy into the writer stays small.
-const HAND_OVER_BYTES = 64 * 1024;
+const HAND_OVER_BYTES = 256 * 1024;
 
 interface Waiter {
   readonly resolve: () => void;

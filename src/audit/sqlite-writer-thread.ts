@@ -11,8 +11,9 @@
 //                   and for `flush`, once nothing batched is left unwritten.
 //   thread -> main  WriteAnswer for each id; id 0 reports a batch that failed and is kept.
 // The thread drains every request waiting on its port and commits them in one IMMEDIATE
-// transaction (group commit). Batched records that fail are kept, in order, ahead of
-// anything newer, and retried; durable ones are refused (the caller answers 58030). After
+// transaction (group commit). Batched records wait for the next durable commit (or
+// `retryIntervalMs`); those that fail are kept, in order, ahead of anything newer, and
+// retried; durable ones are refused (the caller answers 58030). After
 // a failure the handle is closed and, for `retryAfterMs`, durable records are refused
 // without touching the file; the next write after that reopens it.
 //
@@ -149,7 +150,9 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
     handle = null;
   };
 
-  const scheduleRetry = (): void => {
+  // Kept batched records are written after an interval unless a durable commit takes
+  // them along first: a transaction per hand-over would rewrite the same index pages.
+  const scheduleKept = (): void => {
     if (retry !== null || closed || kept.length === 0) return;
     retry = setTimeout(() => {
       retry = null;
@@ -165,6 +168,12 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
   // A batched record can come before a durable one that was handed over earlier; both
   // were made before either was committed, so neither can depend on the other.
   const commit = (requests: readonly Pending[]): void => {
+    if (requests.length > 0 && requests.every((r) => r.id === 0 && r.durable.length === 0 && !r.flush && !r.close)) {
+      scheduleKept();
+      return;
+    }
+    if (retry !== null) clearTimeout(retry);
+    retry = null;
     const inWindow = handle === null && performance.now() < unavailableUntil;
     let cols = kept;
     let error: unknown = null;
@@ -195,7 +204,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
     }
     if (kept.length > 0) {
       if (!told && error !== null && !inWindow) answerFailure(0, false, error);
-      scheduleRetry();
+      scheduleKept();
     }
     if (requests.some((r) => r.close)) {
       closed = true;
