@@ -249,7 +249,14 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       const writer = this.writer;
       this.writer = null;
       if (writer !== null) {
-        writer.postMessage({ id: 0, cols: [], durableFrom: 0, flush: false, close: true } satisfies WriteRequest);
+        // The writer closes its handle (and answers) before the thread is stopped.
+        await new Promise<void>((resolve) => {
+          const id = this.nextId++;
+          this.waiting.set(id, { resolve, reject: () => resolve() });
+          writer.once('exit', () => resolve());
+          writer.ref();
+          writer.postMessage({ id, cols: [], durableFrom: 0, flush: true, close: true } satisfies WriteRequest);
+        });
         await writer.terminate();
       }
       for (const w of this.waiting.values()) w.reject(new AuditUnavailableError('audit store is closed'));
