@@ -87,7 +87,14 @@ interface Waiter {
 
 /** Opens (creating and migrating if needed) the store; throws if the file cannot be used. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteAuditStore> {
-  return new SqliteAuditStore(options);
+  const store = new SqliteAuditStore(options);
+  try {
+    await store.started();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }
 
 export class SqliteAuditStore extends DurableRecordWriter implements AuditStore, RecorderSink {
@@ -123,6 +130,18 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     // Opened eagerly (creating and migrating the file) so that a misconfigured path fails
     // at start, not at the first query; the writer opens the file this one made.
     this.conn = this.openConnection();
+  }
+
+  /**
+   * Starts the writer thread and waits until it has the file open, so that neither a
+   * broken setup nor the thread's start-up is left to the first decision.
+   */
+  started(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(-1, { resolve, reject });
+      const writer = this.writerThread();
+      writer.ref();
+    });
   }
 
   // ---- durable path ---------------------------------------------------------------
@@ -332,7 +351,10 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     this.markUnavailable(cause);
     const waiter = this.settle(answer.id);
     if (waiter === undefined) {
-      this.options.onError?.(cause, `audit batch of ${answer.pending} records not written yet`);
+      this.options.onError?.(
+        cause,
+        answer.id === -1 ? 'audit store writer cannot open the file' : `audit batch of ${answer.pending} records not written yet`,
+      );
       return;
     }
     waiter.reject(
@@ -345,7 +367,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   }
 
   private settle(id: number): Waiter | undefined {
-    if (id === 0) return undefined;
+    if (id === 0 || !this.waiting.has(id)) return undefined;
     const waiter = this.waiting.get(id);
     this.waiting.delete(id);
     if (this.waiting.size === 0) this.writer?.unref();

@@ -9,7 +9,8 @@
 //                   the first `durableFrom` records are batched, the rest durable. `id` > 0
 //                   asks for an answer: once the durable ones are committed (or refused),
 //                   and for `flush`, once nothing batched is left unwritten.
-//   thread -> main  WriteAnswer for each id; id 0 reports a batch that failed and is kept.
+//   thread -> main  WriteAnswer for each id; id 0 reports a batch that failed and is kept;
+//                   id -1, sent once at start, whether the thread could open the file.
 // The thread drains every request waiting on its port and commits them in one IMMEDIATE
 // transaction (group commit). Batched records wait for the next durable commit (or
 // `retryIntervalMs`); those that fail are kept, in order, ahead of anything newer, and
@@ -191,19 +192,15 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
         }
       }
     }
-    let told = false;
     for (const r of requests) {
       if (r.id === 0) continue;
       if (r.durable.length > 0 && error !== null) answerFailure(r.id, inWindow, error);
       else if (r.flush && kept.length > 0) answerFailure(r.id, false, lastError);
-      else {
-        port.postMessage({ id: r.id, ok: true });
-        continue;
-      }
-      told = true;
+      else port.postMessage({ id: r.id, ok: true });
     }
     if (kept.length > 0) {
-      if (!told && error !== null && !inWindow) answerFailure(0, false, error);
+      // Told once per failed write (not per refusal in the window that follows it).
+      if (error !== null && !inWindow) answerFailure(0, false, error);
       scheduleKept();
     }
     if (requests.some((r) => r.close)) {
@@ -213,6 +210,16 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
       handle = null;
     }
   };
+
+  // Opened at start, so the first decision does not wait for the file to be opened; the
+  // answer with id -1 tells the store whether the writer is ready.
+  try {
+    handle = open();
+    port.postMessage({ id: -1, ok: true });
+  } catch (err) {
+    fail(err);
+    answerFailure(-1, false, err);
+  }
 
   port.on('message', (first) => {
     const requests: Pending[] = [];
