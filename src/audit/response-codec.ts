@@ -1,11 +1,18 @@
-// How a response message the client saw is stored inside a `response` record's body,
-// and read back. Compact tagged arrays keyed by the protocol's message letters:
+// How a response message the client saw is stored inside a `response` or
+// `statement-complete` record's body, and read back. Compact tagged arrays keyed by the
+// protocol's message letters, each kept as its JSON text (EncodedEvent) so a record body
+// is assembled by concatenation:
 //   ["T", [field, ...]]   RowDescription (every field attribute, as sent)
-//   ["D", [value, ...]]   DataRow: a string for a text-format column whose bytes are
-//                         valid UTF-8 (exactly those bytes), {"b64": ...} for anything
-//                         else (binary format, or unknown format), null for NULL
+//   ["D", "base64"]       DataRow: the message body exactly as sent (column count, then
+//                         each column's length and bytes), base64. A row is the bulk of a
+//                         response: copying its bytes and base64 costs a fraction of
+//                         escaping its values into JSON strings, on the proxy's hot path.
 //   ["C", tag]  ["I"]  ["N", fields]  ["E", fields]
 //   ["truncated", capBytes]   the recorder's cap was reached here
+// Reading a row back needs the column formats of the RowDescription before it (a text
+// column whose bytes are valid UTF-8 reads as a string, anything else as bytes), so a
+// ResponseDecoder follows one statement's events in order. Rows recorded before this
+// encoding (["D", [value, ...]], a string or {"b64": ...} per value) still read back.
 // It must not interpret values: masking already happened, this records what was sent.
 import { isUtf8 } from 'node:buffer';
 import type {
@@ -16,35 +23,31 @@ import type {
   ResponseNoticeFields,
 } from './store.js';
 
-export type EncodedEvent = readonly unknown[];
+/** One event's JSON text. */
+export type EncodedEvent = string;
 
-/** Encodes one message; `formats` are the current RowDescription's format codes. */
-export function encodeMessage(message: ResponseMessage, formats: readonly (0 | 1)[] | null): EncodedEvent {
+/** Encodes one message as the JSON text of its event. */
+export function encodeMessage(message: ResponseMessage): EncodedEvent {
   switch (message.type) {
     case 'RowDescription':
-      return ['T', message.fields.map(encodeField)];
-    case 'DataRow': {
-      const values: unknown[] = new Array(message.fields.length);
-      for (let i = 0; i < message.fields.length; i++) {
-        values[i] = encodeValue(message.fields[i] ?? null, formats?.[i]);
-      }
-      return ['D', values];
-    }
+      return JSON.stringify(['T', message.fields.map(encodeField)]);
+    case 'DataRow':
+      return `["D","${dataRowBody(message.fields).toString('base64')}"]`;
     case 'CommandComplete':
-      return ['C', message.tag];
+      return JSON.stringify(['C', message.tag]);
     case 'EmptyQueryResponse':
-      return ['I'];
+      return '["I"]';
     case 'NoticeResponse':
-      return ['N', pickNoticeFields(message.fields)];
+      return JSON.stringify(['N', pickNoticeFields(message.fields)]);
     case 'ErrorResponse':
-      return ['E', pickNoticeFields(message.fields)];
+      return JSON.stringify(['E', pickNoticeFields(message.fields)]);
     default:
       return assertNever(message);
   }
 }
 
 export function encodeTruncation(capBytes: number): EncodedEvent {
-  return ['truncated', capBytes];
+  return JSON.stringify(['truncated', capBytes]);
 }
 
 /** Bytes the message took on the wire (type byte, length, body): what the cap counts. */
@@ -77,27 +80,78 @@ export function wireSize(message: ResponseMessage): number {
   }
 }
 
-export function decodeEvent(encoded: unknown): RecordedResponseEvent {
-  if (!Array.isArray(encoded)) throw new TypeError('response event: not an array');
-  const [tag, arg] = encoded as [unknown, unknown];
-  switch (tag) {
-    case 'T':
-      return { type: 'RowDescription', fields: arg as ResponseField[] };
-    case 'D':
-      return { type: 'DataRow', values: (arg as unknown[]).map(decodeValue) };
-    case 'C':
-      return { type: 'CommandComplete', tag: String(arg) };
-    case 'I':
-      return { type: 'EmptyQueryResponse' };
-    case 'N':
-      return { type: 'NoticeResponse', fields: arg as ResponseNoticeFields };
-    case 'E':
-      return { type: 'ErrorResponse', fields: arg as ResponseNoticeFields };
-    case 'truncated':
-      return { type: 'Truncated', capBytes: Number(arg) };
-    default:
-      throw new TypeError(`response event: unknown tag ${String(tag)}`);
+/** A DataRow's message body: Int16 count, then per column Int32 length (-1: NULL) and bytes. */
+function dataRowBody(fields: readonly (Uint8Array | null)[]): Buffer {
+  let size = 2;
+  for (const v of fields) size += 4 + (v === null ? 0 : v.byteLength);
+  const out = Buffer.allocUnsafe(size);
+  out.writeInt16BE(fields.length, 0);
+  let at = 2;
+  for (const v of fields) {
+    if (v === null) {
+      out.writeInt32BE(-1, at);
+      at += 4;
+      continue;
+    }
+    out.writeInt32BE(v.byteLength, at);
+    out.set(v, at + 4);
+    at += 4 + v.byteLength;
   }
+  return out;
+}
+/** Decodes one statement's events, in order (a row needs the formats described before it). */
+export class ResponseDecoder {
+  private formats: readonly number[] = [];
+
+  decode(encoded: unknown): RecordedResponseEvent {
+    if (!Array.isArray(encoded)) throw new TypeError('response event: not an array');
+    const [tag, arg] = encoded as [unknown, unknown];
+    switch (tag) {
+      case 'T': {
+        const fields = arg as ResponseField[];
+        this.formats = fields.map((f) => f.format);
+        return { type: 'RowDescription', fields };
+      }
+      case 'D':
+        if (typeof arg === 'string') return { type: 'DataRow', values: readDataRow(Buffer.from(arg, 'base64'), this.formats) };
+        if (Array.isArray(arg)) return { type: 'DataRow', values: arg.map(decodeValue) };
+        throw new TypeError('response event: bad row');
+      case 'C':
+        return { type: 'CommandComplete', tag: String(arg) };
+      case 'I':
+        return { type: 'EmptyQueryResponse' };
+      case 'N':
+        return { type: 'NoticeResponse', fields: arg as ResponseNoticeFields };
+      case 'E':
+        return { type: 'ErrorResponse', fields: arg as ResponseNoticeFields };
+      case 'truncated':
+        return { type: 'Truncated', capBytes: Number(arg) };
+      default:
+        throw new TypeError(`response event: unknown tag ${String(tag)}`);
+    }
+  }
+}
+
+function readDataRow(body: Buffer, formats: readonly number[]): RecordedValue[] {
+  if (body.length < 2) throw new TypeError('response event: short row');
+  const count = body.readInt16BE(0);
+  const values: RecordedValue[] = new Array(count);
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > body.length) throw new TypeError('response event: short row');
+    const len = body.readInt32BE(at);
+    at += 4;
+    if (len === -1) {
+      values[i] = null;
+      continue;
+    }
+    if (len < 0 || at + len > body.length) throw new TypeError('response event: bad column length');
+    const bytes = body.subarray(at, at + len);
+    at += len;
+    values[i] = formats[i] === 0 && isUtf8(bytes) ? bytes.toString('utf8') : Buffer.from(bytes);
+  }
+  if (at !== body.length) throw new TypeError('response event: trailing bytes in row');
+  return values;
 }
 
 function encodeField(f: ResponseField): Record<string, unknown> {
@@ -112,13 +166,6 @@ function encodeField(f: ResponseField): Record<string, unknown> {
     typeOid: f.typeOid,
     typeSize: f.typeSize,
   };
-}
-
-function encodeValue(value: Uint8Array | null, format: 0 | 1 | undefined): unknown {
-  if (value === null) return null;
-  const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (format === 0 && isUtf8(buf)) return buf.toString('utf8');
-  return { b64: buf.toString('base64') };
 }
 
 function decodeValue(value: unknown): RecordedValue {

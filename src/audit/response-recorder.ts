@@ -23,7 +23,6 @@ export class CappedResponseRecorder implements ResponseRecorder {
   readonly statementId: string;
   private readonly capBytes: number;
   private readonly sink: RecorderSink;
-  private formats: (0 | 1)[] | null = null;
   private pending: EncodedEvent[] = [];
   private pendingBytes = 0;
   private chunk = 0;
@@ -61,9 +60,8 @@ export class CappedResponseRecorder implements ResponseRecorder {
         return;
       }
     }
-    if (message.type === 'RowDescription') this.formats = message.fields.map((f) => f.format);
     this.recordedBytes += size;
-    this.push(encodeMessage(message, this.formats), size);
+    this.push(encodeMessage(message), size);
   }
 
   end(completion: StatementCompletion): void {

@@ -1,7 +1,7 @@
 // Folds one session's chain records back into the view the admin API, `sessions show`
 // and `sessions replay` present. Store-agnostic: any store hands over its rows for the
 // session in chain order. It must not query anything itself.
-import { decodeEvent } from './response-codec.js';
+import { ResponseDecoder } from './response-codec.js';
 import { RecordKind } from './records.js';
 import type {
   ApprovalStep,
@@ -30,6 +30,7 @@ interface MutableStatement {
   readonly decision: StatementDecision;
   completion: (StatementCompletion & { response: ResponseSummary }) | null;
   readonly response: RecordedResponseEvent[];
+  readonly decoder: ResponseDecoder;
 }
 
 interface MutableGrant {
@@ -59,13 +60,13 @@ export function foldSession(records: readonly StoredRecord[]): SessionDetail | n
       }
       case RecordKind.Statement: {
         const decision = r.body as StatementDecision;
-        statements.set(decision.statementId, { seq: r.seq, decision, completion: null, response: [] });
+        statements.set(decision.statementId, { seq: r.seq, decision, completion: null, response: [], decoder: new ResponseDecoder() });
         break;
       }
       case RecordKind.Response: {
         const body = r.body as { statementId: string; events: unknown[] };
         const st = statements.get(body.statementId);
-        if (st) for (const e of body.events) st.response.push(decodeEvent(e));
+        if (st) for (const e of body.events) st.response.push(st.decoder.decode(e));
         break;
       }
       case RecordKind.StatementComplete: {
@@ -76,7 +77,7 @@ export function foldSession(records: readonly StoredRecord[]): SessionDetail | n
         };
         const st = statements.get(body.statementId);
         if (st) {
-          for (const e of body.events) st.response.push(decodeEvent(e));
+          for (const e of body.events) st.response.push(st.decoder.decode(e));
           st.completion = completionOf(body);
         }
         break;

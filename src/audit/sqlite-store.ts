@@ -1,31 +1,44 @@
-// The default AuditStore: one SQLite file through better-sqlite3 (sqlite-connection.ts).
+// The default AuditStore: one SQLite file through better-sqlite3.
+//
+// Writes go to a writer thread (sqlite-writer-thread.ts) that owns the write handle, so
+// commits, hashing and WAL checkpoints (fsync) never stall the proxy's event loop. This
+// thread keeps a handle of its own for reads, verify and prune (WAL: readers see every
+// committed record and never block the writer; prune takes the write lock like the CLI).
 //
 // Write paths (store.ts explains the contract):
-// - durable records are queued and committed together on the next turn of the event
-//   loop (group commit): every decision made in one I/O phase shares one transaction,
-//   and each caller's promise settles only after that commit.
-// - batched records (responses, completions, revocations, session ends) are committed
-//   every `flushIntervalMs`, or sooner when `maxBatchRecords` are waiting. A failed
-//   batch stays queued, in order, and is retried; nothing is dropped.
+// - durable records are handed over together on the next turn of the event loop, and
+//   the writer commits everything waiting in one transaction (group commit); each
+//   caller's promise settles only after that commit.
+// - batched records (responses, completions, revocations, session ends) are built as
+//   they come and handed over every `flushIntervalMs`, or sooner when `maxBatchRecords`
+//   or 256 KiB of them are waiting. The writer keeps a failed batch, in order, and retries
+//   it; nothing is dropped.
 //
-// Failure and recovery: any failed write closes the handle and marks the store
+// Failure and recovery: a failed write closes the writer's handle and marks the store
 // unavailable for `retryAfterMs`; durable writes in that window reject at once with
 // AuditUnavailableError (fail closed, cheaply). The next write after it reopens the file,
-// so the store recovers by itself once the disk is writable again: a handle that SQLite
-// opened read-only, or whose file went away, is never reused.
+// so the store recovers by itself once the disk is writable again. If the writer thread
+// itself dies, everything waiting on it is refused and the next write starts a new one.
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AuditUnavailableError } from './audit-unavailable-error.js';
-import {
-  grantRevokeRecord,
-  sessionEndRecord,
-  type PendingRecord,
-} from './records.js';
+import { grantRevokeRecord, sessionEndRecord, type PendingRecord } from './records.js';
 import { DurableRecordWriter } from './durable-writer.js';
 import { CappedResponseRecorder, type RecorderSink } from './response-recorder.js';
 import { pruneChain, verifyChain } from './sqlite-chain-audit.js';
 import { SqliteConnection, type SynchronousMode } from './sqlite-connection.js';
 import * as reader from './sqlite-reader.js';
+import {
+  RECORD_COLUMNS,
+  resolveSqliteModule,
+  writerThreadSource,
+  type RecordColumn,
+  type WriteAnswer,
+  type WriteRequest,
+  type WriterConfig,
+  type WriterError,
+} from './sqlite-writer-thread.js';
 import type {
   AuditStore,
   ExportLine,
@@ -56,7 +69,7 @@ export interface SqliteStoreOptions {
   readonly retryAfterMs?: number;
   /** Refuse to create the file (CLI commands on an existing store). */
   readonly mustExist?: boolean;
-  /** Stamps response chunks written by a flush; default Date.now. */
+  /** Stamps response chunks handed to the writer; default Date.now. */
   readonly now?: () => number;
   /** Told about failures no caller sees (a batch that could not be written). */
   readonly onError?: (err: unknown, context: string) => void;
@@ -64,15 +77,24 @@ export interface SqliteStoreOptions {
 
 type Batched = PendingRecord | ((at: number) => PendingRecord);
 
-interface DurableWaiter {
-  readonly records: readonly PendingRecord[];
+// A batch this large is handed over at once: the copy into the writer stays small.
+const HAND_OVER_BYTES = 256 * 1024;
+
+interface Waiter {
   readonly resolve: () => void;
   readonly reject: (err: AuditUnavailableError) => void;
 }
 
 /** Opens (creating and migrating if needed) the store; throws if the file cannot be used. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteAuditStore> {
-  return new SqliteAuditStore(options);
+  const store = new SqliteAuditStore(options);
+  try {
+    await store.started();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }
 
 export class SqliteAuditStore extends DurableRecordWriter implements AuditStore, RecorderSink {
@@ -81,11 +103,16 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   private closed = false;
   private unavailableUntil = 0;
   private lastError: unknown = null;
-  private durableQueue: DurableWaiter[] = [];
+  private durableCols: RecordColumn[] = [];
+  private durableWaiters: Waiter[] = [];
   private durableScheduled = false;
-  private batchQueue: Batched[] = [];
+  private batchCols: RecordColumn[] = [];
+  private batchBytes = 0;
   private batchTimer: NodeJS.Timeout | null = null;
   private readonly openRecorders = new Set<CappedResponseRecorder>();
+  private writer: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
 
   constructor(options: SqliteStoreOptions) {
     super();
@@ -100,37 +127,56 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       now: options.now ?? Date.now,
       onError: options.onError,
     };
-    // Opened eagerly so that a misconfigured path fails at start, not at the first query.
+    // Opened eagerly (creating and migrating the file) so that a misconfigured path fails
+    // at start, not at the first query; the writer opens the file this one made.
     this.conn = this.openConnection();
+  }
+
+  /**
+   * Starts the writer thread and waits until it has the file open, so that neither a
+   * broken setup nor the thread's start-up is left to the first decision.
+   */
+  started(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(-1, { resolve, reject });
+      const writer = this.writerThread();
+      writer.ref();
+    });
   }
 
   // ---- durable path ---------------------------------------------------------------
 
   protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
+    if (performance.now() < this.unavailableUntil) {
+      return Promise.reject(new AuditUnavailableError('audit store unavailable', { cause: this.lastError }));
+    }
     return new Promise((resolve, reject) => {
-      this.durableQueue.push({ records, resolve, reject });
+      for (const r of records) this.durableCols.push(r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body);
+      this.durableWaiters.push({ resolve, reject });
       if (!this.durableScheduled) {
         this.durableScheduled = true;
-        setImmediate(this.commitDurable);
+        setImmediate(this.handOverDurable);
       }
     });
   }
 
-  private readonly commitDurable = (): void => {
+  private readonly handOverDurable = (): void => {
     this.durableScheduled = false;
-    const waiters = this.durableQueue;
-    if (waiters.length === 0) return;
-    this.durableQueue = [];
-    const records = waiters.length === 1 ? (waiters[0] as DurableWaiter).records : waiters.flatMap((w) => w.records);
-    try {
-      this.write(records);
-    } catch (err) {
-      const failure = asUnavailable(err);
-      for (const w of waiters) w.reject(failure);
-      return;
-    }
-    for (const w of waiters) w.resolve();
+    if (this.durableWaiters.length === 0) return;
+    const cols = this.durableCols;
+    const waiters = this.durableWaiters;
+    this.durableCols = [];
+    this.durableWaiters = [];
+    const settle: Waiter = {
+      resolve: () => {
+        for (const w of waiters) w.resolve();
+      },
+      reject: (err) => {
+        for (const w of waiters) w.reject(err);
+      },
+    };
+    this.send(cols, settle, false);
   };
 
   // ---- batched path ---------------------------------------------------------------
@@ -156,15 +202,21 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     this.emit(() => sessionEndRecord(end));
   }
 
-  /** RecorderSink: records are built when the batch is written, off the hot path. */
+  /**
+   * RecorderSink. Built here, one at a time, rather than all at once when the batch is
+   * handed over: a 50 ms batch built in one go stalls the event loop for milliseconds.
+   */
   emit(record: Batched): void {
     if (this.closed) {
       this.options.onError?.(new AuditUnavailableError('audit store is closed'), 'record after close');
       return;
     }
-    this.batchQueue.push(record);
-    if (this.batchQueue.length >= this.options.maxBatchRecords) this.scheduleBatch(0);
-    else if (this.batchTimer === null) this.scheduleBatch(this.options.flushIntervalMs);
+    const r = typeof record === 'function' ? record(this.options.now()) : record;
+    this.batchCols.push(r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body);
+    this.batchBytes += r.body.length;
+    if (this.batchCols.length >= this.options.maxBatchRecords * RECORD_COLUMNS || this.batchBytes >= HAND_OVER_BYTES) {
+      this.scheduleBatch(0);
+    } else if (this.batchTimer === null) this.scheduleBatch(this.options.flushIntervalMs);
   }
 
   ended(recorder: CappedResponseRecorder): void {
@@ -182,39 +234,27 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
 
   private readonly runBatch = (): void => {
     this.batchTimer = null;
-    if (!this.writeBatch() && this.batchQueue.length > 0) {
-      this.scheduleBatch(Math.max(this.options.flushIntervalMs, this.options.retryAfterMs));
-    }
+    this.send([], null, false);
   };
 
-  /** Writes the whole batch queue; false (records kept, in order) when it failed. */
-  private writeBatch(): boolean {
-    if (this.batchQueue.length === 0) return true;
-    const at = this.options.now();
-    // Built once: a retry must write the same bytes with the same timestamps.
-    const records = this.batchQueue.map((r) => (typeof r === 'function' ? r(at) : r));
-    this.batchQueue = records;
-    try {
-      this.write(records);
-    } catch (err) {
-      this.options.onError?.(err, `audit batch of ${records.length} records not written yet`);
-      return false;
-    }
-    // Records queued during the write cannot exist (it is synchronous), so all are done.
-    this.batchQueue = [];
-    return true;
+  private takeBatch(): RecordColumn[] {
+    const cols = this.batchCols;
+    if (cols.length === 0) return cols;
+    this.batchCols = [];
+    this.batchBytes = 0;
+    if (this.batchTimer !== null) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
+    return cols;
   }
 
   // ---- flush and close ------------------------------------------------------------
 
   async flush(): Promise<void> {
+    if (this.closed) return;
     for (const r of this.openRecorders) r.emitChunk();
-    this.commitDurable();
-    if (!this.writeBatch()) {
-      throw new AuditUnavailableError(`audit store: ${this.batchQueue.length} records not written`, {
-        cause: this.lastError,
-      });
-    }
+    // Durable records still waiting for the next turn go first; the writer answers in order.
+    this.handOverDurable();
+    await new Promise<void>((resolve, reject) => this.send([], { resolve, reject }, true));
   }
 
   async close(): Promise<void> {
@@ -225,9 +265,118 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       this.closed = true;
       if (this.batchTimer !== null) clearTimeout(this.batchTimer);
       this.batchTimer = null;
+      const writer = this.writer;
+      this.writer = null;
+      if (writer !== null) {
+        // The writer closes its handle (and answers) before the thread is stopped.
+        await new Promise<void>((resolve) => {
+          const id = this.nextId++;
+          this.waiting.set(id, { resolve, reject: () => resolve() });
+          writer.once('exit', () => resolve());
+          writer.ref();
+          writer.postMessage({ id, cols: [], durableFrom: 0, flush: true, close: true } satisfies WriteRequest);
+        });
+        await writer.terminate();
+      }
+      for (const w of this.waiting.values()) w.reject(new AuditUnavailableError('audit store is closed'));
+      this.waiting.clear();
       this.conn?.close();
       this.conn = null;
     }
+  }
+
+  // ---- the writer thread ----------------------------------------------------------
+
+  /**
+   * Hands the batched records waiting and then `durable` to the writer. `answer` settles
+   * once the durable ones are committed, or (with `flush`) once nothing batched is left.
+   */
+  private send(durable: RecordColumn[], answer: Waiter | null, flush: boolean): void {
+    // Durable records go alone: the batch keeps its own pace (and the order it had before
+    // the writer thread, which `verify`'s and the readers' tests rely on by seq).
+    const batched = durable.length > 0 ? [] : this.takeBatch();
+    if (batched.length === 0 && durable.length === 0 && answer === null) return;
+    let writer: Worker;
+    try {
+      writer = this.writerThread();
+    } catch (err) {
+      const failure = asUnavailable(err);
+      answer?.reject(failure);
+      if (batched.length > 0) this.options.onError?.(failure, `audit batch of ${batched.length / RECORD_COLUMNS} records lost: no writer`);
+      return;
+    }
+    const id = answer === null ? 0 : this.nextId++;
+    if (answer !== null) {
+      this.waiting.set(id, answer);
+      if (this.waiting.size === 1) writer.ref();
+    }
+    const cols = batched.length === 0 ? durable : durable.length === 0 ? batched : batched.concat(durable);
+    writer.postMessage({ id, cols, durableFrom: batched.length / RECORD_COLUMNS, flush, close: false } satisfies WriteRequest);
+  }
+
+  private writerThread(): Worker {
+    if (this.writer !== null) return this.writer;
+    const config: WriterConfig = {
+      path: this.options.path,
+      synchronous: this.options.synchronous,
+      busyTimeoutMs: this.options.busyTimeoutMs,
+      retryAfterMs: this.options.retryAfterMs,
+      retryIntervalMs: Math.max(this.options.flushIntervalMs, this.options.retryAfterMs),
+      sqliteModule: resolveSqliteModule(),
+    };
+    const writer = new Worker(writerThreadSource(), { eval: true, workerData: config });
+    writer.unref();
+    writer.on('message', (answer: WriteAnswer) => this.answered(answer));
+    const lost = (err: unknown): void => {
+      if (this.writer !== writer) return;
+      this.writer = null;
+      this.markUnavailable(err);
+      const failure = new AuditUnavailableError('audit store writer stopped', { cause: err });
+      for (const w of this.waiting.values()) w.reject(failure);
+      this.waiting.clear();
+      this.options.onError?.(err, 'audit store writer thread stopped; records it had not committed are lost');
+    };
+    writer.on('error', lost);
+    writer.on('exit', (code) => lost(new Error(`audit store writer thread exited with code ${code}`)));
+    this.writer = writer;
+    return writer;
+  }
+
+  private answered(answer: WriteAnswer): void {
+    if (answer.ok) {
+      this.settle(answer.id)?.resolve();
+      return;
+    }
+    const cause = writerError(answer.error);
+    this.markUnavailable(cause);
+    const waiter = this.settle(answer.id);
+    if (waiter === undefined) {
+      this.options.onError?.(
+        cause,
+        answer.id === -1 ? 'audit store writer cannot open the file' : `audit batch of ${answer.pending} records not written yet`,
+      );
+      return;
+    }
+    waiter.reject(
+      answer.pending > 0 && !answer.unavailable
+        ? new AuditUnavailableError(`audit store: ${answer.pending} records not written`, { cause })
+        : answer.unavailable
+          ? new AuditUnavailableError('audit store unavailable', { cause })
+          : new AuditUnavailableError('audit store cannot record', { cause }),
+    );
+  }
+
+  private settle(id: number): Waiter | undefined {
+    if (id === 0 || !this.waiting.has(id)) return undefined;
+    const waiter = this.waiting.get(id);
+    this.waiting.delete(id);
+    if (this.waiting.size === 0) this.writer?.unref();
+    return waiter;
+  }
+
+  private markUnavailable(err: unknown): void {
+    this.lastError = err;
+    this.unavailableUntil = performance.now() + this.options.retryAfterMs;
   }
 
   // ---- read side ------------------------------------------------------------------
@@ -258,22 +407,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     try {
       return await pruneChain(() => this.connection(), before, this.options.now());
     } catch (err) {
-      this.fail(err);
+      this.failConnection(err);
       throw asUnavailable(err);
     }
   }
 
-  // ---- the handle -----------------------------------------------------------------
-
-  private write(records: readonly PendingRecord[]): void {
-    const conn = this.connection();
-    try {
-      conn.append(records);
-    } catch (err) {
-      this.fail(err);
-      throw new AuditUnavailableError('audit store cannot record', { cause: err });
-    }
-  }
+  // ---- this thread's handle -------------------------------------------------------
 
   private readDb(): Database.Database {
     return this.connection().db;
@@ -282,13 +421,9 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   private connection(): SqliteConnection {
     if (this.closed) throw new AuditUnavailableError('audit store is closed');
     if (this.conn !== null) return this.conn;
-    if (performance.now() < this.unavailableUntil) {
-      throw new AuditUnavailableError('audit store unavailable', { cause: this.lastError });
-    }
     try {
       this.conn = this.openConnection();
     } catch (err) {
-      this.fail(err);
       throw new AuditUnavailableError('audit store cannot be opened', { cause: err });
     }
     return this.conn;
@@ -303,16 +438,21 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     });
   }
 
-  private fail(err: unknown): void {
-    this.lastError = err;
-    this.unavailableUntil = performance.now() + this.options.retryAfterMs;
+  private failConnection(err: unknown): void {
     try {
       this.conn?.close();
     } catch (closeErr) {
       this.options.onError?.(closeErr, 'closing a failed audit store handle');
     }
     this.conn = null;
+    this.options.onError?.(err, 'audit store prune failed');
   }
+}
+
+function writerError(e: WriterError): Error {
+  const err = new Error(e.message);
+  err.name = e.name;
+  return e.code === undefined ? err : Object.assign(err, { code: e.code });
 }
 
 function asUnavailable(err: unknown): AuditUnavailableError {

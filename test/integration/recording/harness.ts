@@ -135,6 +135,12 @@ export function leaked(text: string): string[] {
   return PLANTED.filter((p) => text.includes(p.needle)).map((p) => `${p.kind}: ${p.needle}`);
 }
 
+/** The rows an export line's record holds (base64 DataRow bodies), as UTF-8 text. */
+export function exportedRows(line: string): string[] {
+  const { record } = JSON.parse(line) as { record: { events?: [string, unknown][] } };
+  return (record.events ?? []).flatMap(([tag, arg]) => (tag === 'D' && typeof arg === 'string' ? [Buffer.from(arg, 'base64').toString('utf8')] : []));
+}
+
 /** A unique SQL comment, to find a statement in the upstream's log and in the store. */
 export function marker(): string {
   return `rec_${randomUUID().replace(/-/g, '')}`;

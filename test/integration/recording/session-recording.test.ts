@@ -12,7 +12,7 @@ import { getToken, pgClientConfig } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 import { runAuditCommand } from '../../../src/cli/audit.js';
 import { runSessionsCommand } from '../../../src/cli/sessions.js';
-import { auditCli, endedSession, leaked, lockTraceSteps, marker, runCli, runningUpstream, sessionIdByApplication, sessionsCli, STORE_FILE } from './harness.js';
+import { auditCli, endedSession, exportedRows, leaked, lockTraceSteps, marker, runCli, runningUpstream, sessionIdByApplication, sessionsCli, STORE_FILE } from './harness.js';
 
 const MINE = WELL_KNOWN_TRACES.agentALow;
 const OTHER = WELL_KNOWN_TRACES.agentBLow;
@@ -280,7 +280,10 @@ describe('the CLI on the store the proxy wrote', () => {
     }
     const kinds = new Set(lines.filter((l) => l.sessionId === detail.session.sessionId).map((l) => l.kind));
     expect([...kinds].sort()).toEqual(['grant-issue', 'grant-revoke', 'session-end', 'session-start', 'statement', 'statement-complete']);
-    const text = run.lines.join('\n');
+    // Rows are exported as the DataRow bytes the client got, base64: searched decoded too.
+    const rows = run.lines.flatMap(exportedRows);
+    expect(rows.length).toBeGreaterThan(0);
+    const text = [...run.lines, ...rows].join('\n');
     expect(text).not.toContain(token);
     expect(leaked(text)).toEqual([]);
   });

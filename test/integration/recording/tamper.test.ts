@@ -68,11 +68,25 @@ function brokenAt(seq: number, kind: string, problem: 'hash mismatch' | 'sequenc
   return new RegExp(`^audit chain BROKEN at seq ${seq} \\(${kind}\\): ${problem}`);
 }
 
+/** The recorded row (base64 of the DataRow the client got) holding `from`, and it with `to` instead. */
+function rowWithRisk(body: string, from: string, to: string): [string, string] {
+  const { events } = JSON.parse(body) as { events: [string, unknown][] };
+  for (const [tag, arg] of events) {
+    if (tag !== 'D' || typeof arg !== 'string') continue;
+    const bytes = Buffer.from(arg, 'base64');
+    const at = bytes.indexOf(from);
+    if (at === -1) continue;
+    bytes.write(to, at);
+    return [arg, bytes.toString('base64')];
+  }
+  throw new Error(`no recorded row holds ${from}`);
+}
+
 // Each alteration is one UPDATE of one row; the record it targets is chosen by kind.
 const ALTERATIONS: readonly [string, string, string, (r: Row) => (string | number)[]][] = [
   ['the trace a statement read (an indexed column)', 'statement', 'UPDATE records SET trace_id = ? WHERE seq = ?', (r) => [WELL_KNOWN_TRACES.agentBLow, r.seq]],
   ['the subject of the session', 'session-start', 'UPDATE records SET subject = ? WHERE seq = ?', (r) => ['someone-else', r.seq]],
-  ['a value the client received', 'statement-complete', 'UPDATE records SET body = replace(body, ?, ?) WHERE seq = ?', (r) => ['"low"', '"high"', r.seq]],
+  ['a value the client received', 'statement-complete', 'UPDATE records SET body = replace(body, ?, ?) WHERE seq = ?', (r) => [...rowWithRisk(r.body, 'low', 'hig'), r.seq]],
   ['when the grant was revoked', 'grant-revoke', 'UPDATE records SET at = at + 60000 WHERE seq = ?', (r) => [r.seq]],
 ];
 

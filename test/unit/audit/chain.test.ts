@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { canonicalJson } from '../../../src/audit/canonical-json.js';
+import { encodeMessage, encodeTruncation } from '../../../src/audit/response-codec.js';
 import * as records from '../../../src/audit/records.js';
 import { openSqliteStore, type SqliteAuditStore } from '../../../src/audit/sqlite-store.js';
 import { decision, grant, sessionStart, T0, tempDir } from './helpers.js';
@@ -186,9 +187,12 @@ describe('record bodies', () => {
             { at: n, rows: n, bytes: n, durationMs: 1.5, commandTag: b, error: { sqlstate: a, message: a } },
             { recordedBytes: n, truncated: true, droppedRows: 1, droppedMessages: 2, droppedBytes: 3 },
             n,
-            [['C', a]],
+            [
+              encodeMessage({ type: 'DataRow', fields: [Buffer.from(a), null] }),
+              encodeMessage({ type: 'CommandComplete', tag: a }),
+            ],
           ),
-          records.responseChunkRecord(a, a, n, n, [['I']]),
+          records.responseChunkRecord(a, a, n, n, [encodeMessage({ type: 'EmptyQueryResponse' }), encodeTruncation(n)]),
           records.approvalRecord({
             approvalId: a,
             at: n,

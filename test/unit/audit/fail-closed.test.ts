@@ -1,7 +1,9 @@
 // The store fails closed on a real OS-level write failure and recovers by itself.
+import { once } from 'node:events';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
 import { AuditUnavailableError } from '../../../src/audit/audit-unavailable-error.js';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
@@ -11,6 +13,28 @@ import { canMakeImmutable, canMountTmpfs, immutable, smallTmpfs } from './os-fai
 const RETRY_MS = 20;
 
 describe('fail closed', () => {
+  test('a writer thread that stops refuses durable writes; the next write after the window starts a new one', async () => {
+    using dir = tempDir();
+    const contexts: string[] = [];
+    const store = await openSqliteStore({ path: dir.file('audit.db'), retryAfterMs: RETRY_MS, onError: (_e, context) => contexts.push(context) });
+    await store.recordSessionStart(sessionStart());
+    // The thread is internal; stopping it from outside stands in for a crash of it.
+    const writer = (store as unknown as { writer: Worker }).writer;
+    const exited = once(writer, 'exit');
+    await writer.terminate();
+    await exited;
+    expect(contexts).toEqual([expect.stringMatching(/writer thread stopped/)]);
+    await expect(store.recordDecision(decision({ statementId: 'st-refused' }))).rejects.toMatchObject({
+      name: 'AuditUnavailableError',
+      sqlstate: '58030',
+    });
+    await sleep(RETRY_MS * 2);
+    await store.recordDecision(decision({ statementId: 'st-after' }));
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-after']);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 2 });
+    await store.close();
+  });
+
   test.skipIf(!canMakeImmutable())('an immutable store file rejects durable writes, then recovers', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');

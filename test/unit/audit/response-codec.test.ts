@@ -1,0 +1,71 @@
+// The recorded response's encoding: a row is stored as the DataRow body the client got,
+// and reads back as text or bytes by the formats of the RowDescription before it.
+import { describe, expect, test } from 'vitest';
+import { encodeMessage, encodeTruncation, ResponseDecoder } from '../../../src/audit/response-codec.js';
+import type { ResponseField } from '../../../src/audit/store.js';
+
+const field = (name: string, format: 0 | 1): ResponseField => ({
+  name,
+  tableOid: 0,
+  columnNumber: 0,
+  typeOid: format === 0 ? 25 : 23,
+  typeSize: -1,
+  typeModifier: -1,
+  format,
+});
+
+describe('response events', () => {
+  test('a row is its DataRow body in base64 and reads back by the described formats', () => {
+    const row = encodeMessage({ type: 'DataRow', fields: [Buffer.from('é"\\\n'), null, Buffer.from([0, 0, 0, 7]), Buffer.from([0xff])] });
+    const body = Buffer.concat([
+      Buffer.from([0, 4]),
+      Buffer.from([0, 0, 0, 5]),
+      Buffer.from('é"\\\n'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      Buffer.from([0, 0, 0, 4, 0, 0, 0, 7]),
+      Buffer.from([0, 0, 0, 1, 0xff]),
+    ]);
+    expect(JSON.parse(row)).toEqual(['D', body.toString('base64')]);
+    const decoder = new ResponseDecoder();
+    const description = encodeMessage({ type: 'RowDescription', fields: [field('a', 0), field('b', 0), field('c', 1), field('d', 0)] });
+    expect(decoder.decode(JSON.parse(description))).toMatchObject({ type: 'RowDescription' });
+    // Invalid UTF-8 in a text column stays bytes rather than being mangled.
+    expect(decoder.decode(JSON.parse(row))).toEqual({
+      type: 'DataRow',
+      values: ['é"\\\n', null, Buffer.from([0, 0, 0, 7]), Buffer.from([0xff])],
+    });
+  });
+
+  test('a row with no description before it reads back as bytes', () => {
+    const row = encodeMessage({ type: 'DataRow', fields: [Buffer.from('x')] });
+    expect(new ResponseDecoder().decode(JSON.parse(row))).toEqual({ type: 'DataRow', values: [Buffer.from('x')] });
+  });
+
+  test('a malformed row is refused, not misread', () => {
+    const decoder = new ResponseDecoder();
+    const short = Buffer.from([0, 2, 0, 0, 0, 1, 0x61]).toString('base64');
+    expect(() => decoder.decode(['D', short])).toThrow(/short row/);
+    const long = Buffer.from([0, 1, 0, 0, 0, 9, 0x61]).toString('base64');
+    expect(() => decoder.decode(['D', long])).toThrow(/bad column length/);
+    const trailing = Buffer.from([0, 1, 0, 0, 0, 1, 0x61, 0x62]).toString('base64');
+    expect(() => decoder.decode(['D', trailing])).toThrow(/trailing bytes/);
+  });
+
+  test('rows recorded as JSON values (the earlier encoding) still read back', () => {
+    const decoder = new ResponseDecoder();
+    expect(decoder.decode(['D', ['text', null, { b64: Buffer.from([1, 2]).toString('base64') }]])).toEqual({
+      type: 'DataRow',
+      values: ['text', null, Buffer.from([1, 2])],
+    });
+  });
+
+  test('the other messages and the truncation mark round-trip', () => {
+    const decoder = new ResponseDecoder();
+    const notice = { severity: 'NOTICE', code: '00000', message: 'm' };
+    expect(decoder.decode(JSON.parse(encodeMessage({ type: 'CommandComplete', tag: 'SELECT 1' })))).toEqual({ type: 'CommandComplete', tag: 'SELECT 1' });
+    expect(decoder.decode(JSON.parse(encodeMessage({ type: 'EmptyQueryResponse' })))).toEqual({ type: 'EmptyQueryResponse' });
+    expect(decoder.decode(JSON.parse(encodeMessage({ type: 'NoticeResponse', fields: notice })))).toEqual({ type: 'NoticeResponse', fields: notice });
+    expect(decoder.decode(JSON.parse(encodeMessage({ type: 'ErrorResponse', fields: notice })))).toEqual({ type: 'ErrorResponse', fields: notice });
+    expect(decoder.decode(JSON.parse(encodeTruncation(1024)))).toEqual({ type: 'Truncated', capBytes: 1024 });
+  });
+});
