@@ -23,6 +23,61 @@ export type TextMask = (text: string) => string | null | undefined;
 const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
+const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
+
+/**
+ * Per rule, the JSON spellings of the keys its path names (every one of which a
+ * matching document holds as a key); null for a rule that names no key ($, $[0], $.*),
+ * which can match any document.
+ */
+function requiredKeys(rules: readonly PathRule[]): readonly (readonly string[])[] | null {
+  const out: string[][] = [];
+  for (const r of rules) {
+    const keys: string[] = [];
+    for (const seg of r.path.segments) if (seg.type === 'key') keys.push(JSON.stringify(seg.key));
+    if (keys.length === 0) return null;
+    out.push(keys);
+  }
+  return out;
+}
+
+/**
+ * True when no rule can match the JSON document `s`: each misses one of its keys,
+ * spelled as JSON.stringify spells it and followed by a ':' (a string value with the
+ * same text is no key). Any other spelling of a key needs a "\u" or "\/" escape, so
+ * a document with either is assumed to match.
+ */
+function pathsCannotMatch(keys: readonly (readonly string[])[], s: string): boolean {
+  for (let i = s.indexOf('\\'); i >= 0; i = s.indexOf('\\', i + 2)) {
+    const c = s.charCodeAt(i + 1);
+    if (c === 0x75 || c === 0x2f) return false;
+  }
+  for (const ruleKeys of keys) {
+    let missing = false;
+    for (const k of ruleKeys) {
+      if (!hasKey(s, k)) {
+        missing = true;
+        break;
+      }
+    }
+    if (!missing) return false;
+  }
+  return true;
+}
+
+/** `key` (quotes included) followed by a ':' in `s`: a member's key, or text that reads like one. */
+function hasKey(s: string, key: string): boolean {
+  for (let at = s.indexOf(key); at >= 0; at = s.indexOf(key, at + 1)) {
+    let j = at + key.length;
+    while (j < s.length && isJsonSpace(s.charCodeAt(j))) j++;
+    if (s.charCodeAt(j) === 0x3a) return true;
+  }
+  return false;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
 
 function looksLikeJson(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -181,6 +236,17 @@ export class ValueMasker {
   }
 
   private jsonField(binaryJsonb: boolean): FieldMask {
+    return this.jsonPathsField(EMPTY, binaryJsonb, (t) => this.scanner.maskText(t));
+  }
+
+  /**
+   * A json/jsonb field masked by the detectors and column-rule `rules`; `notJson` masks
+   * a value that does not parse. The bytes are prefiltered; rules none of which can
+   * match this document (pathsCannotMatch) are left out, so a document without hits is
+   * relayed without being decoded.
+   */
+  jsonPathsField(rules: readonly PathRule[], binaryJsonb: boolean, notJson: (text: string) => string | null): FieldMask {
+    const keys = rules.length === 0 ? null : requiredKeys(rules);
     return (buf, start, end) => {
       let from = start;
       if (binaryJsonb) {
@@ -188,10 +254,17 @@ export class ValueMasker {
         if (end - start < 1 || buf[start] !== JSONB_VERSION) return null;
         from++;
       }
-      const p = this.prefiltered(buf, from, end, undefined);
+      let p = this.prefiltered(buf, from, end, undefined);
+      let live = rules;
+      if (rules.length > 0) {
+        const text = p === null ? utf8(buf, from, end) : p.text;
+        if (keys !== null && pathsCannotMatch(keys, text)) live = EMPTY;
+        else p ??= { text, hints: NO_HINTS };
+      }
       if (p === null) return undefined;
-      const r = this.maskJson(p.text, EMPTY, p.hints);
+      const r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
       if (r === p.text) return undefined;
+      if (r === null) return null;
       return binaryJsonb ? jsonbBytes(r) : Buffer.from(r, 'utf8');
     };
   }
