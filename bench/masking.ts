@@ -17,7 +17,7 @@
 // MB/s counts DataRow bytes in per second of process CPU time (on a shared machine
 // wall time also counts the neighbours). Each figure is the median of 15 rounds of
 // 100 ms. Called by the bench runner after tsc; no side effects.
-import { createMasker, type ColumnResolver } from '../src/masking/masker.js';
+import { createMasker, type ColumnResolver, type ResultMasker } from '../src/masking/masker.js';
 import { generateDemoData, type DemoTrace } from '../src/demo/generate.js';
 import { PLANTED, SHOWCASE_TRACE_ID } from '../src/demo/planted.js';
 import type { FieldDescription } from '../protocol/backend.js';
@@ -158,7 +158,17 @@ function measure(mask: (row: Buffer) => Buffer, input: readonly Buffer[], rounds
   return { cpuUsPerRow, mbps: bytesPerPass / input.length / cpuUsPerRow };
 }
 
-export async function benchMasking(): Promise<MaskingBenchResult> {
+export interface MaskingWorkload {
+  /** The point read's result masker, and the one without user_email (clean rows). */
+  plan: ResultMasker;
+  cleanPlan: ResultMasker;
+  typical: Buffer[];
+  showcase: Buffer[];
+  clean: Buffer[];
+}
+
+/** The bench's rows and maskers, for benchMasking and for profiling drivers. */
+export function maskingWorkload(): MaskingWorkload {
   const masker = createMasker({
     hashKey: 'bench-hash-key-0123456789',
     detectors: 'all',
@@ -179,7 +189,11 @@ export async function benchMasking(): Promise<MaskingBenchResult> {
   const cleanRows = traces.filter((t) => t.trace_id !== SHOWCASE_TRACE_ID).map((t) => row(clean(t), cleanColumns));
   for (const r of [...typical, ...showcase]) if (plan.maskDataRow(r) === r) throw new Error('a demo row with planted secrets was not masked');
   for (const r of cleanRows) if (cleanPlan.maskDataRow(r) !== r) throw new Error('a clean row was rewritten');
+  return { plan, cleanPlan, typical, showcase, clean: cleanRows };
+}
 
+export async function benchMasking(): Promise<MaskingBenchResult> {
+  const { plan, cleanPlan, typical, showcase, clean: cleanRows } = maskingWorkload();
   const masked = measure((r) => plan.maskDataRow(r), typical, 15, 100);
   const unmasked = measure((r) => cleanPlan.maskDataRow(r), cleanRows, 15, 100);
   const show = measure((r) => plan.maskDataRow(r), showcase, 15, 100);
