@@ -25,54 +25,62 @@ const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
 const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
 
-/**
- * Per rule, the JSON spellings of the keys its path names (every one of which a
- * matching document holds as a key); null for a rule that names no key ($, $[0], $.*),
- * which can match any document.
- */
-function requiredKeys(rules: readonly PathRule[]): readonly (readonly string[])[] | null {
-  const out: string[][] = [];
+/** What pathsCannotMatch needs of the rules: the keys their paths name. */
+interface RuleKeys {
+  /** Every distinct key, as JSON.stringify spells it (quotes included). */
+  readonly keys: readonly string[];
+  /** Per rule, the indexes into `keys` of the keys its path names. */
+  readonly rules: readonly (readonly number[])[];
+}
+
+/** Null when a rule names no key ($, $[0], $.*), or too many keys: a document is then always walked. */
+function ruleKeys(rules: readonly PathRule[]): RuleKeys | null {
+  const keys: string[] = [];
+  const out: number[][] = [];
   for (const r of rules) {
-    const keys: string[] = [];
-    for (const seg of r.path.segments) if (seg.type === 'key') keys.push(JSON.stringify(seg.key));
-    if (keys.length === 0) return null;
-    out.push(keys);
+    const idx: number[] = [];
+    for (const seg of r.path.segments) {
+      if (seg.type !== 'key') continue;
+      const k = JSON.stringify(seg.key);
+      if (!keys.includes(k)) keys.push(k);
+      idx.push(keys.indexOf(k));
+    }
+    if (idx.length === 0) return null;
+    out.push(idx);
   }
-  return out;
+  // pathsCannotMatch keeps the keys seen in the bits of an int.
+  return keys.length > 30 ? null : { keys, rules: out };
 }
 
 /**
- * True when no rule can match the JSON document `s`: each misses one of its keys,
- * spelled as JSON.stringify spells it and followed by a ':' (a string value with the
- * same text is no key). Any other spelling of a key needs a "\u" or "\/" escape, so
- * a document with either is assumed to match.
+ * True when no rule can match the JSON document `s`: each misses one of its keys. A
+ * member's key is a string followed by a ':' (after optional whitespace), so every ':'
+ * is looked at, and the keys are compared with what ends right before it, spelled as
+ * JSON.stringify spells them. Any other spelling of a key needs a "\u" or "\/"
+ * escape, so a document with either is assumed to match.
  */
-function pathsCannotMatch(keys: readonly (readonly string[])[], s: string): boolean {
+function pathsCannotMatch(rk: RuleKeys, s: string): boolean {
   for (let i = s.indexOf('\\'); i >= 0; i = s.indexOf('\\', i + 2)) {
     const c = s.charCodeAt(i + 1);
     if (c === 0x75 || c === 0x2f) return false;
   }
-  for (const ruleKeys of keys) {
-    let missing = false;
-    for (const k of ruleKeys) {
-      if (!hasKey(s, k)) {
-        missing = true;
-        break;
+  const keys = rk.keys;
+  let seen = 0;
+  let seenCount = 0;
+  for (let colon = s.indexOf(':'); colon >= 0 && seenCount < keys.length; colon = s.indexOf(':', colon + 1)) {
+    let q = colon - 1;
+    while (q >= 0 && isJsonSpace(s.charCodeAt(q))) q--;
+    if (s.charCodeAt(q) !== 0x22) continue;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
+      if ((seen & (1 << k)) === 0 && q + 1 >= key.length && s.startsWith(key, q + 1 - key.length)) {
+        seen |= 1 << k;
+        seenCount++;
       }
     }
-    if (!missing) return false;
   }
+  for (const rule of rk.rules) if (rule.every((k) => (seen & (1 << k)) !== 0)) return false;
   return true;
-}
-
-/** `key` (quotes included) followed by a ':' in `s`: a member's key, or text that reads like one. */
-function hasKey(s: string, key: string): boolean {
-  for (let at = s.indexOf(key); at >= 0; at = s.indexOf(key, at + 1)) {
-    let j = at + key.length;
-    while (j < s.length && isJsonSpace(s.charCodeAt(j))) j++;
-    if (s.charCodeAt(j) === 0x3a) return true;
-  }
-  return false;
 }
 
 function isJsonSpace(c: number): boolean {
@@ -246,7 +254,7 @@ export class ValueMasker {
    * relayed without being decoded.
    */
   jsonPathsField(rules: readonly PathRule[], binaryJsonb: boolean, notJson: (text: string) => string | null): FieldMask {
-    const keys = rules.length === 0 ? null : requiredKeys(rules);
+    const keys = rules.length === 0 ? null : ruleKeys(rules);
     return (buf, start, end) => {
       let from = start;
       if (binaryJsonb) {
