@@ -163,6 +163,8 @@ const IBAN_COUNTRIES = new Set(
     .map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)),
 );
 
+const MIN_RUN_HIT = 7;
+
 const HINT_WINDOW_BYTES = 400; // the detector looks 100 characters back: 400 bytes at most
 
 const HINT_WORD = /aws|secret/i;
@@ -215,6 +217,11 @@ class PrefilterState {
     if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
       this.t |= Trigger.iban;
     }
+    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
+    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
+    let runEnd = i + 1;
+    while (runEnd < end && (CLASS[b[runEnd] as number] as number) & NUM) runEnd++;
+    if (runEnd - i < MIN_RUN_HIT) return runEnd;
     if (!firstIsDigit) i++;
     for (;;) {
       const groupStart = i;
