@@ -139,6 +139,20 @@ export class ValueMasker {
     return this.scanner.maskText(s, hint, hints);
   }
 
+  /**
+   * maskString after a prefilter pass over the text's bytes (ASCII text only; other
+   * text is scanned whole): the same result, without running detectors that cannot
+   * fire. For text not read from a field's bytes: a partial rule's kept tail, error
+   * and notice fields.
+   */
+  maskStringPrefiltered(s: string): string {
+    if (!this.scanner.enabled || Buffer.byteLength(s, 'utf8') !== s.length) return this.maskString(s);
+    const buf = Buffer.from(s, 'latin1');
+    const runs: NumberRun[] = [];
+    const triggers = prefilter(buf, 0, buf.length, runs) & this.scanner.triggers;
+    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs });
+  }
+
   /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
   maskJson(s: string, rules: readonly PathRule[], hints: ScanHints = SCAN_ALL): string {
     return maskJsonDocument(s, this.scanner, rules, hints, true) ?? this.scanner.maskText(s, undefined, hints);
