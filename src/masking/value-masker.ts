@@ -161,10 +161,11 @@ export class ValueMasker {
   /**
    * Decodes a field after a prefilter pass over its bytes, limited to the enabled
    * detectors; null when no detector can fire, and the field need not be decoded at all.
+   * `hintBits`: hintTriggers of the column's name, computed once per column.
    */
-  private prefiltered(buf: Buffer, start: number, end: number, hint: string | undefined): { text: string; hints: ScanHints } | null {
+  private prefiltered(buf: Buffer, start: number, end: number, hintBits: number): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
-    const triggers = (prefilter(buf, start, end, runs) | hintTriggers(hint)) & this.scanner.triggers;
+    const triggers = (prefilter(buf, start, end, runs) | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
     const text = utf8(buf, start, end);
     // The prefilter's run offsets are byte offsets: string positions only for ASCII.
@@ -249,8 +250,9 @@ export class ValueMasker {
 
   // The hot paths: string and JSON columns, in either format, prefiltered on the bytes.
   private stringField(hint: string | undefined): FieldMask {
+    const hintBits = hintTriggers(hint);
     return (buf, start, end) => {
-      const p = this.prefiltered(buf, start, end, hint);
+      const p = this.prefiltered(buf, start, end, hintBits);
       if (p === null) return undefined;
       const r = this.maskString(p.text, hint, p.hints);
       return r === p.text ? undefined : Buffer.from(r, 'utf8');
@@ -276,7 +278,7 @@ export class ValueMasker {
         if (end - start < 1 || buf[start] !== JSONB_VERSION) return null;
         from++;
       }
-      let p = this.prefiltered(buf, from, end, undefined);
+      let p = this.prefiltered(buf, from, end, 0);
       let live = rules;
       if (rules.length > 0) {
         const text = p === null ? utf8(buf, from, end) : p.text;
