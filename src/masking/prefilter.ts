@@ -332,10 +332,14 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
   const st = new PrefilterState(b, start, end, runs);
   let i = start;
   while (i < end) {
-    const action = ACTION[b[i] as number] as number;
-    if (action === SKIP) {
+    // Most bytes need nothing: a tight loop over them, the dispatch only at the others.
+    if (ACTION[b[i] as number] === SKIP) {
       i++;
-    } else if (action === RUN) {
+      while (i < end && ACTION[b[i] as number] === SKIP) i++;
+      if (i >= end) break;
+    }
+    const action = ACTION[b[i] as number] as number;
+    if (action === RUN) {
       i = st.numberRun(i);
     } else if (action === ESCAPE) {
       const e = at(b, i + 1, start, end);
