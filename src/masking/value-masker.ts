@@ -29,6 +29,8 @@ const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
 interface RuleKeys {
   /** Every distinct key, as JSON.stringify spells it (quotes included). */
   readonly keys: readonly string[];
+  /** Per key, the code unit before its closing quote: compared before the whole key. */
+  readonly lastChars: readonly number[];
   /** Per rule, the indexes into `keys` of the keys its path names. */
   readonly rules: readonly (readonly number[])[];
 }
@@ -49,7 +51,7 @@ function ruleKeys(rules: readonly PathRule[]): RuleKeys | null {
     out.push(idx);
   }
   // pathsCannotMatch keeps the keys seen in the bits of an int.
-  return keys.length > 30 ? null : { keys, rules: out };
+  return keys.length > 30 ? null : { keys, lastChars: keys.map((k) => k.charCodeAt(k.length - 2)), rules: out };
 }
 
 /**
@@ -64,16 +66,18 @@ function pathsCannotMatch(rk: RuleKeys, s: string): boolean {
     const c = s.charCodeAt(i + 1);
     if (c === 0x75 || c === 0x2f) return false;
   }
-  const keys = rk.keys;
+  const { keys, lastChars } = rk;
   let seen = 0;
   let seenCount = 0;
   for (let colon = s.indexOf(':'); colon >= 0 && seenCount < keys.length; colon = s.indexOf(':', colon + 1)) {
     let q = colon - 1;
     while (q >= 0 && isJsonSpace(s.charCodeAt(q))) q--;
     if (s.charCodeAt(q) !== 0x22) continue;
+    const last = s.charCodeAt(q - 1);
     for (let k = 0; k < keys.length; k++) {
+      if ((seen & (1 << k)) !== 0 || lastChars[k] !== last) continue;
       const key = keys[k] as string;
-      if ((seen & (1 << k)) === 0 && q + 1 >= key.length && s.startsWith(key, q + 1 - key.length)) {
+      if (q + 1 >= key.length && s.startsWith(key, q + 1 - key.length)) {
         seen |= 1 << k;
         seenCount++;
       }
