@@ -93,3 +93,26 @@ describe('json paths on a json/jsonb field', () => {
     );
   });
 });
+
+describe('json paths on a json/jsonb field inside a larger row', () => {
+  // Whether a rule can match is decided per field: a key in a neighbouring field must
+  // not count for this document, and a key at this field's very end must.
+  const cfg = { hashKey: 'test-hash-key-0123456789', detectors: 'all' as const, columns: [{ column: 'public.t.doc', jsonPaths: ['$.credentials'], strategy: 'redact' as const }] };
+  const plan = createMasker(cfg).planResult(
+    [field('doc', Oid.jsonb, { tableOid: TABLE_OID, columnNumber: 1 }), field('note', Oid.text, { tableOid: 0, columnNumber: 0 })],
+    columnOf,
+    { exempt: false },
+  );
+
+  it('masks a ruled key at the end of the field, whatever follows it', () => {
+    if (plan === null) throw new Error('no plan');
+    const out = plan.maskDataRow(dataRow([Buffer.from('{"a": 1, "credentials": "hunter2"}'), Buffer.from('"credentials": x')]));
+    expect(rowFields(out)[0]?.toString('utf8')).toBe('{"a": 1, "credentials": "[redacted]"}');
+  });
+
+  it('relays a document without the key even when the next field holds it', () => {
+    if (plan === null) throw new Error('no plan');
+    const frame = dataRow([Buffer.from('{"a": "credentials"}'), Buffer.from('{"credentials": "x"}')]);
+    expect(plan.maskDataRow(frame)).toBe(frame);
+  });
+});
