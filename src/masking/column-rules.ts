@@ -86,7 +86,15 @@ export function ruleTextMask(rule: CompiledRule, typeOid: number, values: ValueM
 export function ruleFieldMask(rule: CompiledRule, typeOid: number, format: 0 | 1, values: ValueMasker): FieldMask {
   const kind = valueKind(typeOid);
   if (kind !== 'string' && kind !== 'json' && kind !== 'jsonb') return NULL_FIELD;
-  return onFieldText(ruleTextMask(rule, typeOid, values), kind === 'jsonb' && format === 1);
+  const binaryJsonb = kind === 'jsonb' && format === 1;
+  if (kind !== 'string' && rule.paths !== null) {
+    // A document that does not parse gets the strategy whole, as a JSON string.
+    return values.jsonPathsField(rule.paths, binaryJsonb, (text) => {
+      const out = rule.apply(text);
+      return out === null ? null : JSON.stringify(out);
+    });
+  }
+  return onFieldText(ruleTextMask(rule, typeOid, values), binaryJsonb);
 }
 
 /**
@@ -114,9 +122,5 @@ export function expressionPathRules(rules: ReadonlyMap<string, CompiledRule>): P
 
 /** Detectors plus `paths` over a json/jsonb field; text that is not JSON gets detectors only. */
 export function jsonPathsFieldMask(paths: readonly PathRule[], typeOid: number, format: 0 | 1, values: ValueMasker): FieldMask {
-  const mask: TextMask = (text) => {
-    const out = values.maskJson(text, paths);
-    return out === text ? undefined : out;
-  };
-  return onFieldText(mask, valueKind(typeOid) === 'jsonb' && format === 1);
+  return values.jsonPathsField(paths, valueKind(typeOid) === 'jsonb' && format === 1, (text) => values.scanner.maskText(text));
 }

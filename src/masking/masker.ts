@@ -148,7 +148,7 @@ class PolicyMasker implements Masker {
     let out: ErrorFields | null = null;
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined || STRUCTURAL_ERROR_FIELDS.has(key)) continue;
-      const masked = this.values.maskString(value);
+      const masked = this.values.maskStringPrefiltered(value);
       if (masked !== value) (out ??= { ...fields })[key] = masked;
     }
     return out ?? fields;
@@ -167,6 +167,6 @@ export function createMasker(cfg: MaskingConfig): Masker {
     }
   }
   const values = new ValueMasker(new Scanner(enabledDetectors(selection)));
-  const rules = compileColumnRules(cfg.columns ?? [], cfg.hashKey, (s) => values.maskString(s));
+  const rules = compileColumnRules(cfg.columns ?? [], cfg.hashKey, (s) => values.maskStringPrefiltered(s));
   return new PolicyMasker(values, rules);
 }

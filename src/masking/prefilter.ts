@@ -163,6 +163,8 @@ const IBAN_COUNTRIES = new Set(
     .map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)),
 );
 
+const MIN_RUN_HIT = 7;
+
 const HINT_WINDOW_BYTES = 400; // the detector looks 100 characters back: 400 bytes at most
 
 const HINT_WORD = /aws|secret/i;
@@ -215,6 +217,11 @@ class PrefilterState {
     if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
       this.t |= Trigger.iban;
     }
+    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
+    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
+    let runEnd = i + 1;
+    while (runEnd < end && (CLASS[b[runEnd] as number] as number) & NUM) runEnd++;
+    if (runEnd - i < MIN_RUN_HIT) return runEnd;
     if (!firstIsDigit) i++;
     for (;;) {
       const groupStart = i;
@@ -325,10 +332,14 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
   const st = new PrefilterState(b, start, end, runs);
   let i = start;
   while (i < end) {
-    const action = ACTION[b[i] as number] as number;
-    if (action === SKIP) {
+    // Most bytes need nothing: a tight loop over them, the dispatch only at the others.
+    if (ACTION[b[i] as number] === SKIP) {
       i++;
-    } else if (action === RUN) {
+      while (i < end && ACTION[b[i] as number] === SKIP) i++;
+      if (i >= end) break;
+    }
+    const action = ACTION[b[i] as number] as number;
+    if (action === RUN) {
       i = st.numberRun(i);
     } else if (action === ESCAPE) {
       const e = at(b, i + 1, start, end);

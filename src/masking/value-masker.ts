@@ -23,6 +23,73 @@ export type TextMask = (text: string) => string | null | undefined;
 const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
+const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
+
+/** What pathsCannotMatch needs of the rules: the keys their paths name. */
+interface RuleKeys {
+  /** Every distinct key, as JSON.stringify spells it (quotes included). */
+  readonly keys: readonly string[];
+  /** Per key, the code unit before its closing quote: compared before the whole key. */
+  readonly lastChars: readonly number[];
+  /** Per rule, the indexes into `keys` of the keys its path names. */
+  readonly rules: readonly (readonly number[])[];
+}
+
+/** Null when a rule names no key ($, $[0], $.*), or too many keys: a document is then always walked. */
+function ruleKeys(rules: readonly PathRule[]): RuleKeys | null {
+  const keys: string[] = [];
+  const out: number[][] = [];
+  for (const r of rules) {
+    const idx: number[] = [];
+    for (const seg of r.path.segments) {
+      if (seg.type !== 'key') continue;
+      const k = JSON.stringify(seg.key);
+      if (!keys.includes(k)) keys.push(k);
+      idx.push(keys.indexOf(k));
+    }
+    if (idx.length === 0) return null;
+    out.push(idx);
+  }
+  // pathsCannotMatch keeps the keys seen in the bits of an int.
+  return keys.length > 30 ? null : { keys, lastChars: keys.map((k) => k.charCodeAt(k.length - 2)), rules: out };
+}
+
+/**
+ * True when no rule can match the JSON document `s`: each misses one of its keys. A
+ * member's key is a string followed by a ':' (after optional whitespace), so every ':'
+ * is looked at, and the keys are compared with what ends right before it, spelled as
+ * JSON.stringify spells them. Any other spelling of a key needs a "\u" or "\/"
+ * escape, so a document with either is assumed to match.
+ */
+function pathsCannotMatch(rk: RuleKeys, s: string): boolean {
+  for (let i = s.indexOf('\\'); i >= 0; i = s.indexOf('\\', i + 2)) {
+    const c = s.charCodeAt(i + 1);
+    if (c === 0x75 || c === 0x2f) return false;
+  }
+  const { keys, lastChars } = rk;
+  let seen = 0;
+  let seenCount = 0;
+  for (let colon = s.indexOf(':'); colon >= 0 && seenCount < keys.length; colon = s.indexOf(':', colon + 1)) {
+    let q = colon - 1;
+    while (q >= 0 && isJsonSpace(s.charCodeAt(q))) q--;
+    if (s.charCodeAt(q) !== 0x22) continue;
+    const last = s.charCodeAt(q - 1);
+    for (let k = 0; k < keys.length; k++) {
+      if ((seen & (1 << k)) !== 0 || lastChars[k] !== last) continue;
+      const key = keys[k] as string;
+      if (q + 1 >= key.length && s.startsWith(key, q + 1 - key.length)) {
+        seen |= 1 << k;
+        seenCount++;
+      }
+    }
+  }
+  for (const rule of rk.rules) if (rule.every((k) => (seen & (1 << k)) !== 0)) return false;
+  return true;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
 
 function looksLikeJson(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -76,6 +143,20 @@ export class ValueMasker {
     return this.scanner.maskText(s, hint, hints);
   }
 
+  /**
+   * maskString after a prefilter pass over the text's bytes (ASCII text only; other
+   * text is scanned whole): the same result, without running detectors that cannot
+   * fire. For text not read from a field's bytes: a partial rule's kept tail, error
+   * and notice fields.
+   */
+  maskStringPrefiltered(s: string): string {
+    if (!this.scanner.enabled || Buffer.byteLength(s, 'utf8') !== s.length) return this.maskString(s);
+    const buf = Buffer.from(s, 'latin1');
+    const runs: NumberRun[] = [];
+    const triggers = prefilter(buf, 0, buf.length, runs) & this.scanner.triggers;
+    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs });
+  }
+
   /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
   maskJson(s: string, rules: readonly PathRule[], hints: ScanHints = SCAN_ALL): string {
     return maskJsonDocument(s, this.scanner, rules, hints, true) ?? this.scanner.maskText(s, undefined, hints);
@@ -84,10 +165,11 @@ export class ValueMasker {
   /**
    * Decodes a field after a prefilter pass over its bytes, limited to the enabled
    * detectors; null when no detector can fire, and the field need not be decoded at all.
+   * `hintBits`: hintTriggers of the column's name, computed once per column.
    */
-  private prefiltered(buf: Buffer, start: number, end: number, hint: string | undefined): { text: string; hints: ScanHints } | null {
+  private prefiltered(buf: Buffer, start: number, end: number, hintBits: number): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
-    const triggers = (prefilter(buf, start, end, runs) | hintTriggers(hint)) & this.scanner.triggers;
+    const triggers = (prefilter(buf, start, end, runs) | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
     const text = utf8(buf, start, end);
     // The prefilter's run offsets are byte offsets: string positions only for ASCII.
@@ -172,8 +254,9 @@ export class ValueMasker {
 
   // The hot paths: string and JSON columns, in either format, prefiltered on the bytes.
   private stringField(hint: string | undefined): FieldMask {
+    const hintBits = hintTriggers(hint);
     return (buf, start, end) => {
-      const p = this.prefiltered(buf, start, end, hint);
+      const p = this.prefiltered(buf, start, end, hintBits);
       if (p === null) return undefined;
       const r = this.maskString(p.text, hint, p.hints);
       return r === p.text ? undefined : Buffer.from(r, 'utf8');
@@ -181,6 +264,17 @@ export class ValueMasker {
   }
 
   private jsonField(binaryJsonb: boolean): FieldMask {
+    return this.jsonPathsField(EMPTY, binaryJsonb, (t) => this.scanner.maskText(t));
+  }
+
+  /**
+   * A json/jsonb field masked by the detectors and column-rule `rules`; `notJson` masks
+   * a value that does not parse. The bytes are prefiltered; rules none of which can
+   * match this document (pathsCannotMatch) are left out, so a document without hits is
+   * relayed without being decoded.
+   */
+  jsonPathsField(rules: readonly PathRule[], binaryJsonb: boolean, notJson: (text: string) => string | null): FieldMask {
+    const keys = rules.length === 0 ? null : ruleKeys(rules);
     return (buf, start, end) => {
       let from = start;
       if (binaryJsonb) {
@@ -188,10 +282,17 @@ export class ValueMasker {
         if (end - start < 1 || buf[start] !== JSONB_VERSION) return null;
         from++;
       }
-      const p = this.prefiltered(buf, from, end, undefined);
+      let p = this.prefiltered(buf, from, end, 0);
+      let live = rules;
+      if (rules.length > 0) {
+        const text = p === null ? utf8(buf, from, end) : p.text;
+        if (keys !== null && pathsCannotMatch(keys, text)) live = EMPTY;
+        else p ??= { text, hints: NO_HINTS };
+      }
       if (p === null) return undefined;
-      const r = this.maskJson(p.text, EMPTY, p.hints);
+      const r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
       if (r === p.text) return undefined;
+      if (r === null) return null;
       return binaryJsonb ? jsonbBytes(r) : Buffer.from(r, 'utf8');
     };
   }

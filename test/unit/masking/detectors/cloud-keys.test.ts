@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { eachLongSecretRun } from '../../../../src/masking/detectors/aws-keys.js';
 import { found } from '../helpers.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -73,5 +75,29 @@ describe('GCP service-account key detector', () => {
   it('leaves a PEM under another name to the private-key detector', () => {
     expect(found('gcp-private-key', `ssh key: ${PEM}`)).toEqual([]);
     expect(found('private-key', `ssh key: ${PEM}`)).toEqual([PEM.trimEnd()]);
+  });
+});
+
+describe('eachLongSecretRun', () => {
+  // The regex the run finder replaces, as the reference.
+  const reference = (s: string): string[] => [...s.matchAll(/[A-Za-z0-9/+]{40,}/g)].map((m) => `${m.index}-${m.index + m[0].length}`);
+  const runs = (s: string): string[] => {
+    const out: string[] = [];
+    eachLongSecretRun(s, (start, end) => out.push(`${start}-${end}`));
+    return out;
+  };
+
+  it('finds exactly the maximal runs of 40 or more that the regex finds', () => {
+    const piece = fc.oneof(
+      fc.stringMatching(/^[A-Za-z0-9/+]{0,60}$/),
+      fc.constantFrom(' ', '=', '-', '"', '\n', 'é', '\u{1F44B}', '_', '.'),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const s = parts.join('');
+        expect(runs(s)).toEqual(reference(s));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
