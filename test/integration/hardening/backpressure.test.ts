@@ -5,7 +5,7 @@
 // client that pipelines denied statements without ever reading the errors (the proxy
 // must stop reading from it, not queue an error per statement forever).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type net from 'node:net';
 import { join } from 'node:path';
@@ -16,9 +16,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BackendReader, decodeBackend } from '../../../protocol/index.js';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken, pgClientConfig } from '../../helpers/env.js';
-import { DEFAULT_POLICY } from '../../helpers/proxy.js';
 import { rawLogin } from '../../helpers/raw-client.js';
-import { bufferMemory, startHardenedProxy, type HardenedProxy } from './harness.js';
+import { bufferMemory, startRaisedLimitsProxy, type HardenedProxy } from './harness.js';
 
 const MB = 1024 * 1024;
 const ROWS = 20_000;
@@ -29,13 +28,7 @@ let reviewer: string;
 const dir = mkdtempSync(join(tmpdir(), 'tracegate-backpressure-'));
 
 beforeAll(async () => {
-  // The default policy with the reviewers' per-statement limits raised, so that a
-  // 200 MB result is allowed and only flow control stands between it and memory.
-  const policy = readFileSync(DEFAULT_POLICY, 'utf8').replace('limits: { maxRows: 10000, maxBytes: 64MB }', 'limits: { maxRows: 1000000, maxBytes: 1GB }');
-  expect(policy).toContain('maxBytes: 1GB');
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, policy);
-  h = await startHardenedProxy({ policyFile });
+  h = await startRaisedLimitsProxy(dir);
   reviewer = await getToken('reviewer');
 });
 afterAll(async () => {
@@ -124,27 +117,7 @@ describe('a client that pipelines without reading', () => {
     // input ("unterminated quoted string at or near ..."), as Postgres does: 60 kB of
     // answer per 60 kB statement, so unread answers pile up as fast as statements go in.
     const denied = serialize.query(`SELECT '${'q'.repeat(60_000)}`);
-    const batch = Buffer.concat(Array.from({ length: 4 }, () => denied));
-    const accepted = (): number => socket.bytesWritten - socket.writableLength;
-    const before = bufferMemory();
-    let written = 0;
-    let peak = 0;
-    let at4s = 0;
-    const sample = setTimeout(() => (at4s = accepted()), 4000);
-    const deadline = Date.now() + 8000;
-    while (Date.now() < deadline) {
-      peak = Math.max(peak, bufferMemory() - before);
-      // A well-behaved writer waits for drain, so the client's own buffer stays small
-      // and what grows (or not) is the proxy.
-      if (socket.writableNeedDrain) {
-        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(250)]);
-        continue;
-      }
-      socket.write(batch);
-      written += batch.length;
-    }
-    clearTimeout(sample);
-    const at8s = accepted();
+    const { written, peak, atSample: at4s, atEnd: at8s } = await flood(socket, denied, 4000, 8000);
     // Stalled: in the last four seconds the proxy took (almost) nothing more. Without
     // flow control toward the client it reads on at tens of MB a second.
     expect(at4s).toBeGreaterThan(0);
@@ -189,23 +162,7 @@ describe('a client that keeps sending while its statement waits', () => {
       socket.write(serialize.query(`SELECT trace_id FROM traces WHERE trace_id = '${WELL_KNOWN_TRACES.agentAHigh}'`));
       await expect.poll(() => noticed, { timeout: 10_000 }).toBe(true);
       const filler = serialize.query(`SELECT '${'q'.repeat(60_000)}'`);
-      const batch = Buffer.concat(Array.from({ length: 4 }, () => filler));
-      const accepted = (): number => socket.bytesWritten - socket.writableLength;
-      const before = bufferMemory();
-      let peak = 0;
-      let at2s = 0;
-      const sample = setTimeout(() => (at2s = accepted()), 2000);
-      const deadline = Date.now() + 5000;
-      while (Date.now() < deadline) {
-        peak = Math.max(peak, bufferMemory() - before);
-        if (socket.writableNeedDrain) {
-          await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(250)]);
-          continue;
-        }
-        socket.write(batch);
-      }
-      clearTimeout(sample);
-      const at5s = accepted();
+      const { peak, atSample: at2s, atEnd: at5s } = await flood(socket, filler, 2000, 5000);
       // Socket buffers on both sides plus the proxy's read-ahead: a few MB at most, and
       // nothing more taken in the last three seconds.
       expect(at2s).toBeGreaterThan(0);
@@ -217,3 +174,32 @@ describe('a client that keeps sending while its statement waits', () => {
     }
   }, 60_000);
 });
+
+/**
+ * Writes `message` over and over for `forMs`, four at a time, as a well-behaved writer:
+ * it waits for drain, so the client's own buffer stays small and what grows (or not) is
+ * the proxy. Returns the bytes written, the peak growth of this process's Buffer memory,
+ * and the bytes the proxy had taken (written minus still queued here) at `sampleAtMs`
+ * and at the end.
+ */
+async function flood(socket: net.Socket, message: Buffer, sampleAtMs: number, forMs: number): Promise<{ written: number; peak: number; atSample: number; atEnd: number }> {
+  const batch = Buffer.concat(Array.from({ length: 4 }, () => message));
+  const accepted = (): number => socket.bytesWritten - socket.writableLength;
+  const before = bufferMemory();
+  let written = 0;
+  let peak = 0;
+  let atSample = 0;
+  const sample = setTimeout(() => (atSample = accepted()), sampleAtMs);
+  const deadline = Date.now() + forMs;
+  while (Date.now() < deadline) {
+    peak = Math.max(peak, bufferMemory() - before);
+    if (socket.writableNeedDrain) {
+      await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(250)]);
+      continue;
+    }
+    socket.write(batch);
+    written += batch.length;
+  }
+  clearTimeout(sample);
+  return { written, peak, atSample, atEnd: accepted() };
+}

@@ -228,3 +228,17 @@ export function bufferMemory(): number {
   const m = process.memoryUsage();
   return m.arrayBuffers;
 }
+
+/**
+ * A proxy with the default policy but the reviewers' per-statement limits raised (rows,
+ * bytes), so that only flow control stands between a result of hundreds of MB and the
+ * proxy's memory. The policy file goes into `dir`.
+ */
+export async function startRaisedLimitsProxy(dir: string): Promise<HardenedProxy> {
+  const reviewersLimits = 'limits: { maxRows: 10000, maxBytes: 64MB }';
+  const policy = readFileSync(DEFAULT_POLICY, 'utf8');
+  if (!policy.includes(reviewersLimits)) throw new Error(`policies/default.yaml no longer has "${reviewersLimits}": update startRaisedLimitsProxy`);
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, policy.replace(reviewersLimits, 'limits: { maxRows: 1000000, maxBytes: 1GB }'));
+  return startHardenedProxy({ policyFile });
+}

@@ -6,7 +6,7 @@
 // process (vitest gives each file its own), so process.memoryUsage() is the proxy's
 // plus this small client's.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BackendReader, decodeBackend } from '../../../protocol/index.js';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken } from '../../helpers/env.js';
-import { DEFAULT_POLICY } from '../../helpers/proxy.js';
 import { rawLogin } from '../../helpers/raw-client.js';
-import { startHardenedProxy, type HardenedProxy } from './harness.js';
+import { startRaisedLimitsProxy, type HardenedProxy } from './harness.js';
 
 const MB = 1024 * 1024;
 // 400 MB in 20,000 rows of 20 kB: large against every bound below, small enough for a
@@ -31,11 +30,7 @@ let reviewer: string;
 const dir = mkdtempSync(join(tmpdir(), 'tracegate-large-result-'));
 
 beforeAll(async () => {
-  const policy = readFileSync(DEFAULT_POLICY, 'utf8').replace('limits: { maxRows: 10000, maxBytes: 64MB }', 'limits: { maxRows: 1000000, maxBytes: 1GB }');
-  expect(policy).toContain('maxBytes: 1GB');
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, policy);
-  h = await startHardenedProxy({ policyFile });
+  h = await startRaisedLimitsProxy(dir);
   reviewer = await getToken('reviewer');
 });
 afterAll(async () => {
