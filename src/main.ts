@@ -127,6 +127,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const stopExpiry = revocations.startExpiry(60_000);
   metrics.watchApprovals(approvals);
   metrics.watchRevocations(revocations);
+  metrics.watchUpstreamPool(pool);
   const webhook = config.admin?.webhook
     ? new WebhookNotifier({
         url: config.admin.webhook.url,

@@ -11,6 +11,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
 import type { ApprovalEvent, ApprovalOutcome } from '../approvals/approval.js';
 import type { RevocationEvent, RevocationTarget } from '../revocation/revocations.js';
+import type { PoolStats } from '../upstream/pool.js';
 
 export const STATEMENT_DECISIONS = ['allow', 'deny', 'approval'] as const;
 export type StatementDecisionLabel = (typeof STATEMENT_DECISIONS)[number];
@@ -230,6 +231,38 @@ export class Metrics {
       if (event.type === 'unrecorded') return;
       this.pendingApprovals(event.pending);
       if (event.type === 'decided') this.approvalSettled(event.outcome.kind);
+    });
+  }
+
+  /**
+   * The upstream pool's counts, read when scraped: idle connections now, connections
+   * opened, reused by a later client, and closed instead of reused, by reason.
+   */
+  watchUpstreamPool(pool: { stats(): PoolStats }): void {
+    const registers = [this.registry];
+    const idle: Gauge = new Gauge({ name: 'tracegate_upstream_pool_idle', help: 'Upstream connections idle in the pool now', registers, collect: () => idle.set(pool.stats().idle) });
+    const fromStats = (name: string, help: string, read: (stats: PoolStats) => number): void => {
+      const counter: Counter = new Counter({
+        name,
+        help,
+        registers,
+        collect: () => {
+          counter.reset();
+          counter.inc(read(pool.stats()));
+        },
+      });
+    };
+    fromStats('tracegate_upstream_connections_opened_total', 'Upstream connections opened (logged in with the stored credential)', (s) => s.opened);
+    fromStats('tracegate_upstream_connections_reused_total', 'Client sessions given an upstream connection from the pool', (s) => s.reused);
+    const discarded: Counter<'reason'> = new Counter({
+      name: 'tracegate_upstream_connections_discarded_total',
+      help: 'Upstream connections closed instead of kept, by reason (unsettled, cancelled, reset-failed, credential-rotated, ...)',
+      labelNames: ['reason'] as const,
+      registers,
+      collect: () => {
+        discarded.reset();
+        for (const [reason, n] of Object.entries(pool.stats().discarded)) discarded.labels(reason).inc(n);
+      },
     });
   }
 

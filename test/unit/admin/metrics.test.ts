@@ -4,6 +4,7 @@ import { Histogram, register as globalRegistry, Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { Metrics } from '../../../src/admin/metrics.js';
 import type { ApprovalEvent, ApprovalView } from '../../../src/approvals/approval.js';
+import type { PoolStats } from '../../../src/upstream/pool.js';
 
 describe('Metrics', () => {
   test('exposes every series with the values recorded', async () => {
@@ -89,5 +90,25 @@ describe('Metrics', () => {
     const series = (text: string): string[] => text.split('\n').filter((l) => l.includes('tracegate_upstream_seconds'));
     expect(series(await m.render())).toEqual(series(await registry.metrics()));
     expect(series(await m.render())).toContain('tracegate_upstream_seconds_bucket{le="0.00025"} 2');
+  });
+
+  test('watchUpstreamPool exposes the pool counts as they are when scraped', async () => {
+    const m = new Metrics({ mode: 'enforce' });
+    let stats: PoolStats = { idle: 2, opened: 5, reused: 9, resets: 9, discarded: { unsettled: 1, cancelled: 2 } };
+    m.watchUpstreamPool({ stats: () => stats });
+    let text = await m.render();
+    expect(text).toContain('tracegate_upstream_pool_idle 2');
+    expect(text).toContain('tracegate_upstream_connections_opened_total 5');
+    expect(text).toContain('tracegate_upstream_connections_reused_total 9');
+    expect(text).toContain('tracegate_upstream_connections_discarded_total{reason="unsettled"} 1');
+    expect(text).toContain('tracegate_upstream_connections_discarded_total{reason="cancelled"} 2');
+    // Counters follow the pool's totals, not a sum of scrapes.
+    stats = { idle: 0, opened: 6, reused: 9, resets: 9, discarded: { unsettled: 1, cancelled: 2, 'idle-timeout': 2 } };
+    text = await m.render();
+    expect(text).toContain('tracegate_upstream_pool_idle 0');
+    expect(text).toContain('tracegate_upstream_connections_opened_total 6');
+    expect(text).toContain('tracegate_upstream_connections_reused_total 9');
+    expect(text).toContain('tracegate_upstream_connections_discarded_total{reason="idle-timeout"} 2');
+    expect(text).toContain('tracegate_upstream_connections_discarded_total{reason="cancelled"} 2');
   });
 });
