@@ -89,6 +89,12 @@ const configSchema = z
         groupsClaim: z.string().min(1).default('groups'),
         clockSkew: duration.default(30_000),
         algorithms: z.array(z.enum(ASYMMETRIC_ALGS)).min(1).default(['RS256', 'ES256', 'PS256', 'EdDSA']),
+        // Tokens verified in full, remembered so that an agent's many connections with
+        // one token skip the signature check (auth/oidc-verifier.ts); size 0 turns it off.
+        verifiedCache: z
+          .object({ size: z.number().int().min(0).max(100_000).default(1000), ttl: duration.default(60_000) })
+          .strict()
+          .default({ size: 1000, ttl: 60_000 }),
       })
       .strict(),
     policy: z.string().min(1).optional(),

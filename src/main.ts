@@ -80,6 +80,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     groupsClaim: config.oidc.groupsClaim,
     clockSkewSeconds: config.oidc.clockSkew / 1000,
     algorithms: config.oidc.algorithms,
+    verifiedCacheSize: config.oidc.verifiedCache.size,
+    verifiedCacheSeconds: config.oidc.verifiedCache.ttl / 1000,
   });
   const endpoint = {
     host: config.upstream.host,
