@@ -6,7 +6,7 @@
 
 import { createPublicKey, randomUUID } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
-import { SignJWT, base64url, generateKeyPair, importJWK } from 'jose';
+import { SignJWT, base64url, decodeJwt, generateKeyPair, importJWK } from 'jose';
 import type { JWTPayload } from 'jose';
 import type pg from 'pg';
 import { inject } from 'vitest';
@@ -23,6 +23,17 @@ export async function getToken(clientId: string, opts: { expiresIn?: number } = 
   const client = oidc.clients.find((c) => c.clientId === clientId);
   if (!client) throw new Error(`no demo client ${clientId}; have ${oidc.clients.map((c) => c.clientId).join(', ')}`);
   return requestClientCredentialsToken({ tokenEndpoint: oidc.tokenEndpoint, clientId, clientSecret: client.clientSecret, ...opts });
+}
+
+/**
+ * Waits until `token` has expired (its `exp`, in whole seconds, plus `marginMs`), so a
+ * test can give a token a lifetime long enough for a slow start on a loaded machine
+ * and still wait no longer than it must.
+ */
+export async function untilExpired(token: string, marginMs = 600): Promise<void> {
+  const { exp } = decodeJwt(token);
+  if (exp === undefined) throw new Error('the token has no exp');
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + marginMs));
 }
 
 export const BAD_TOKEN_KINDS = [

@@ -11,7 +11,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { AuthError, createTokenVerifier } from '../../../src/auth/oidc-verifier.js';
 import type { AuthFailureReason, OidcOptions, TokenVerifier } from '../../../src/auth/oidc-verifier.js';
 import { demoClients, startDevIssuer } from '../../../src/demo/dev-issuer.js';
-import { BAD_TOKEN_KINDS, getToken, mintToken, mintValid, testEnv } from '../../helpers/env.js';
+import { BAD_TOKEN_KINDS, getToken, mintToken, mintValid, testEnv, untilExpired } from '../../helpers/env.js';
 import type { BadTokenKind } from '../../helpers/env.js';
 
 function verifier(overrides: Partial<OidcOptions> = {}): TokenVerifier {
@@ -95,10 +95,12 @@ describe('real tokens', () => {
   });
 
   test('a real token the issuer made short-lived is refused once it has expired', async () => {
-    const token = await getToken('agent-a', { expiresIn: 1 });
+    // Five seconds: the first verification (discovery, the JWKS) must fit inside it on
+    // a loaded machine; then wait for the expiry itself.
+    const token = await getToken('agent-a', { expiresIn: 5 });
     const strict = verifier({ clockSkewSeconds: 0 });
     await strict.verify(token);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await untilExpired(token, 1100);
     expect(await reasonFor(strict, token)).toBe('expired');
   });
 });

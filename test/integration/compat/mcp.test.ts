@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionDetail } from '../../../src/audit/store.js';
-import { getToken } from '../../helpers/env.js';
+import { getToken, untilExpired } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 import { BULK_SQL, endedBecauseExpired, MINE, packageVersion, PLANTED_IN_MINE, recording, statementsOf } from './harness.js';
 import { Report } from './results.js';
@@ -117,9 +117,11 @@ describe('MCP Postgres server', () => {
 
   it('after the token expires the tool fails; the server restarted with a fresh token works', async () => {
     await report.check('expiry', 'the pooled connection ends with FATAL 28000 ("token expired…", seen as an MCP error); the URL is fixed, so the host restarts the server with a fresh token, which works', async () => {
-      const expiring = await mcpWith(await getToken('agent-a', { expiresIn: 2 }));
+      // Long enough for the MCP server's start and first query on a loaded machine.
+      const token = await getToken('agent-a', { expiresIn: 8 });
+      const expiring = await mcpWith(token);
       expect(rowsOf(await query(expiring, READ))).toHaveLength(1);
-      await new Promise((r) => setTimeout(r, 2_600));
+      await untilExpired(token);
       const after = await query(expiring, READ);
       expect('error' in after && after.error).toMatch(/token expired/);
       await expiring.close();
