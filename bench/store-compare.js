@@ -17,15 +17,12 @@
 // cost of recording point reads, in this process without Postgres: main-thread and
 // process CPU per recorded statement, and the longest event-loop stalls. Environment:
 // BENCH_STATEMENTS (default 20000), BENCH_CLIENTS (concurrent sessions, default 1 and 8).
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import YAML from 'yaml';
-import { freePort, waitForPort } from './lib/net.js';
 import { PGBENCH, runPgbench } from './lib/pgbench.js';
-import { BENCH_POLICY, ROOT } from './lib/tracegate.js';
+import { ROOT, startTracegate } from './lib/tracegate.js';
 
 if (process.argv.includes('--recording')) {
   await recordingBench();
@@ -48,49 +45,6 @@ const TRACE_ID = 'tr_000011';
 const SCRIPT = join(ROOT, 'bench', 'point-read.sql');
 const log = (m) => process.stderr.write(`store-compare: ${m}\n`);
 
-async function startProxy(postgres, issuer, store) {
-  const dir = mkdtempSync(join(tmpdir(), 'tracegate-store-compare-'));
-  const port = await freePort();
-  writeFileSync(join(dir, 'upstream-password'), `${postgres.proxyPassword}\n`, { mode: 0o600 });
-  const config = {
-    listen: { host: '127.0.0.1', port },
-    tls: { allowPlaintextOnLoopback: true },
-    upstream: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.proxyUser, passwordFile: 'upstream-password', tls: { mode: 'disable' } },
-    oidc: { issuer: issuer.issuer, audience: issuer.audience },
-    policy: BENCH_POLICY,
-    store,
-    limits: { maxConnections: 5000 },
-    log: { level: 'warn' },
-  };
-  const configFile = join(dir, 'tracegate.yaml');
-  writeFileSync(configFile, YAML.stringify(config), { mode: 0o600 });
-  const logFile = join(dir, 'tracegate.log');
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tracegate.js'), 'serve', '--config', configFile], {
-    cwd: dir,
-    env: { ...process.env, TRACEGATE_MASK_KEY: 'bench-mask-key-0123456789abcdef' },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  const exited = new Promise((res) => child.once('exit', (code, signal) => res(code ?? signal)));
-  try {
-    await waitForPort(port, 30_000, exited);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`tracegate did not start: ${err.message}\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 const postgres = await startBenchPostgres({ traces: 1000 });
 const issuer = await startDevIssuer({ audience: 'tracegate', clients: demoClients(), accessTokenTtl: 3600 });
 const token = await issuer.token('agent-a');
@@ -107,7 +61,7 @@ try {
   ];
   for (const [name, store] of stores) {
     log(`${name} store: starting tracegate`);
-    const tg = await startProxy(postgres, issuer, store);
+    const tg = await startTracegate(postgres, issuer, { store });
     const target = { host: '127.0.0.1', port: tg.port, user: 'agent-a', password: token, database: postgres.database };
     try {
       await runPgbench(target, { script: SCRIPT, vars: { tid: TRACE_ID }, clients: CLIENTS, threads: 2, seconds: 3 });
@@ -117,6 +71,7 @@ try {
       results.push({ store: name, tps: r.tps, latencyAvgMs: r.latencyAvgMs, failed: r.failed });
     } finally {
       await tg.stop();
+      rmSync(tg.dir, { recursive: true, force: true });
     }
   }
 } finally {

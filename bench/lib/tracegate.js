@@ -15,7 +15,8 @@ export const BENCH_POLICY = join(ROOT, 'bench', 'policy.yaml');
 
 /**
  * Starts a proxy. `pg` from startBenchPostgres, `issuer` a DevIssuer.
- * options.nodeArgs: extra node flags (e.g. --cpu-prof); options.maxConnections.
+ * options.nodeArgs: extra node flags (e.g. --cpu-prof); options.maxConnections; options.store
+ * (the config's `store:` block, SQLite in the proxy's directory by default).
  */
 export async function startTracegate(pg, issuer, options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tracegate-bench-proxy-'));
@@ -34,7 +35,7 @@ export async function startTracegate(pg, issuer, options = {}) {
     },
     oidc: { issuer: issuer.issuer, audience: issuer.audience },
     policy: options.policy ?? BENCH_POLICY,
-    store: { sqlite: { path: 'audit.db' } },
+    store: options.store ?? { sqlite: { path: 'audit.db' } },
     limits: { maxConnections: options.maxConnections ?? 5000 },
     log: { level: 'warn' },
   };
