@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
+import { expect } from 'vitest';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
 import type { SessionDetail, StatementView } from '../../../src/audit/store.js';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
@@ -27,6 +28,33 @@ export const BULK_SQL = 'SELECT trace_id, user_email FROM traces';
 
 /** Planted in tr_000001's row: what masking must take out, in any result format. */
 export const PLANTED_IN_MINE = ['bob+billing@corp.example.org', '+1-415-555-0132', '5500 0000 0000 0004'];
+
+/** A row of READ_SQL as a JavaScript driver returns it. */
+export interface TraceRow {
+  trace_id: string;
+  user_email: string | null;
+  created_at: Date;
+  summary: string | null;
+}
+
+/** One row, the caller's own trace, with its email and the secrets planted in it masked. */
+export function expectMasked(rows: readonly TraceRow[]): void {
+  expect(rows).toHaveLength(1);
+  const [row] = rows;
+  expect(row?.trace_id).toBe(MINE);
+  expect(row?.user_email).not.toContain('@');
+  for (const planted of PLANTED_IN_MINE) expect(row?.summary ?? '').not.toContain(planted);
+}
+
+/** The error a statement was refused with (the driver's own error type); throws if it ran. */
+export async function errorOf<E>(p: Promise<unknown>): Promise<E> {
+  try {
+    await p;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error('the statement was not refused');
+}
 
 export interface CompatTask {
   readonly host: string;

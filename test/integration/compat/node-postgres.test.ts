@@ -10,6 +10,8 @@ import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 import {
   BULK_SQL,
   endedBecauseExpired,
+  errorOf,
+  expectMasked,
   MINE,
   packageVersion,
   PLANTED_IN_MINE,
@@ -18,19 +20,13 @@ import {
   recording,
   THEIRS,
   traceReadFormats,
+  type TraceRow,
 } from './harness.js';
 import { Report } from './results.js';
 
 
 const report = new Report('node-postgres', 'node-postgres + pg-pool', 'in the test process', 'test/integration/compat/node-postgres.test.ts');
 report.version = `pg ${packageVersion('pg')}, pg-pool ${packageVersion('pg-pool')} (npm)`;
-
-interface TraceRow {
-  trace_id: string;
-  user_email: string | null;
-  created_at: Date;
-  summary: string | null;
-}
 
 let proxy: TestProxy;
 let pool: pg.Pool;
@@ -41,23 +37,6 @@ function newPool(password: string | (() => Promise<string>), extra: pg.PoolConfi
   p.on('error', () => undefined);
   pools.push(p);
   return p;
-}
-
-function expectMasked(rows: readonly TraceRow[]): void {
-  expect(rows).toHaveLength(1);
-  const [row] = rows;
-  expect(row?.trace_id).toBe(MINE);
-  expect(row?.user_email).not.toContain('@');
-  for (const planted of PLANTED_IN_MINE) expect(row?.summary ?? '').not.toContain(planted);
-}
-
-async function errorOf(p: Promise<unknown>): Promise<pg.DatabaseError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as pg.DatabaseError;
-  }
-  throw new Error('the statement was not refused');
 }
 
 beforeAll(async () => {
@@ -114,11 +93,11 @@ describe('node-postgres + pg-pool', () => {
     const client = await pool.connect();
     try {
       await report.check('denied', 'pg.DatabaseError, code 42501 (simple query and at Bind)', async () => {
-        const bulk = await errorOf(client.query(BULK_SQL));
+        const bulk = await errorOf<pg.DatabaseError>(client.query(BULK_SQL));
         expect(bulk).toBeInstanceOf(pg.DatabaseError);
         expect(bulk.code).toBe('42501');
         expect(bulk.message).toMatch(/read without pinning trace_id/);
-        const other = await errorOf(client.query({ name: 'compat-other', text: READ_SQL, values: [THEIRS] }));
+        const other = await errorOf<pg.DatabaseError>(client.query({ name: 'compat-other', text: READ_SQL, values: [THEIRS] }));
         expect(other).toBeInstanceOf(pg.DatabaseError);
         expect(other.code).toBe('42501');
         expect(other.message).toContain(NOT_ENTITLED);
@@ -126,7 +105,7 @@ describe('node-postgres + pg-pool', () => {
       await report.check('usable', 'same pooled client: next statement, and a transaction after a denial inside one', async () => {
         expectMasked((await client.query<TraceRow>(READ_SQL, [MINE])).rows);
         await client.query('BEGIN');
-        await errorOf(client.query(BULK_SQL));
+        await errorOf<pg.DatabaseError>(client.query(BULK_SQL));
         await client.query('ROLLBACK');
         expectMasked((await client.query<TraceRow>(READ_SQL, [MINE])).rows);
       });
@@ -142,7 +121,7 @@ describe('node-postgres + pg-pool', () => {
       const tokens = newPool(async () => (++calls === 1 ? expiring : getToken('agent-a')), { max: 1 });
       expectMasked((await tokens.query<TraceRow>(READ_SQL, [MINE])).rows);
       await new Promise((r) => setTimeout(r, 2_600));
-      const err = await errorOf(tokens.query(READ_SQL, [MINE]));
+      const err = await errorOf<pg.DatabaseError>(tokens.query(READ_SQL, [MINE]));
       expect(err.code).toBe('28000');
       expect((err as pg.DatabaseError).severity).toBe('FATAL');
       expect(err.message).toMatch(/token expired/);

@@ -6,19 +6,12 @@ import type { SessionDetail } from '../../../src/audit/store.js';
 import { NOT_ENTITLED } from '../../../src/policy/decision.js';
 import { getToken } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
-import { BULK_SQL, endedBecauseExpired, MINE, packageVersion, PLANTED_IN_MINE, recording, THEIRS } from './harness.js';
+import { BULK_SQL, endedBecauseExpired, errorOf, expectMasked, MINE, packageVersion, recording, THEIRS, type TraceRow } from './harness.js';
 import { Report } from './results.js';
 
 
 const report = new Report('postgres-js', 'postgres.js', 'in the test process', 'test/integration/compat/postgres-js.test.ts');
 report.version = `${packageVersion('postgres')} (npm)`;
-
-interface TraceRow {
-  trace_id: string;
-  user_email: string | null;
-  created_at: Date;
-  summary: string | null;
-}
 
 let proxy: TestProxy;
 let sql: postgres.Sql;
@@ -43,23 +36,6 @@ function connect(pass: string | (() => Promise<string>), opts: postgres.Options<
 const read = async (s: postgres.Sql, id: string): Promise<TraceRow[]> => [
   ...(await s<TraceRow[]>`SELECT trace_id, agent_id, user_email, risk, created_at, summary FROM traces WHERE trace_id = ${id}`),
 ];
-
-function expectMasked(rows: readonly TraceRow[]): void {
-  expect(rows).toHaveLength(1);
-  const [row] = rows;
-  expect(row?.trace_id).toBe(MINE);
-  expect(row?.user_email).not.toContain('@');
-  for (const planted of PLANTED_IN_MINE) expect(row?.summary ?? '').not.toContain(planted);
-}
-
-async function errorOf(p: Promise<unknown>): Promise<postgres.PostgresError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as postgres.PostgresError;
-  }
-  throw new Error('the statement was not refused');
-}
 
 beforeAll(async () => {
   proxy = await startTestProxy();
@@ -104,11 +80,11 @@ describe('postgres.js', () => {
 
   it('surfaces a denial as PostgresError with code 42501, and the connection stays usable', async () => {
     await report.check('denied', 'postgres.PostgresError, code 42501 (simple query and at Bind)', async () => {
-      const bulk = await errorOf(sql.unsafe(BULK_SQL).execute());
+      const bulk = await errorOf<postgres.PostgresError>(sql.unsafe(BULK_SQL).execute());
       expect(bulk).toBeInstanceOf(postgres.PostgresError);
       expect(bulk.code).toBe('42501');
       expect(bulk.message).toMatch(/read without pinning trace_id/);
-      const other = await errorOf(read(sql, THEIRS));
+      const other = await errorOf<postgres.PostgresError>(read(sql, THEIRS));
       expect(other).toBeInstanceOf(postgres.PostgresError);
       expect(other.code).toBe('42501');
       expect(other.message).toContain(NOT_ENTITLED);
@@ -127,7 +103,7 @@ describe('postgres.js', () => {
       const s = connect(async () => (++calls === 1 ? expiring : getToken('agent-a')), { max: 1 });
       expectMasked(await read(s, MINE));
       await new Promise((r) => setTimeout(r, 2_600));
-      const err = await errorOf(read(s, MINE));
+      const err = await errorOf<postgres.PostgresError>(read(s, MINE));
       expect(err.code).toBe('CONNECTION_CLOSED');
       // postgres.js (3.4.x) keeps the ErrorResponse it read before the close and rejects
       // the first query on the reconnected socket with it (porsager/postgres#1215, #1223;
