@@ -88,6 +88,9 @@ if (sqlite && pgStore) console.log(`postgres / sqlite: ${(pgStore.tps / sqlite.t
 
 async function recordingBench() {
   const { openSqliteStore } = await import('../dist/src/audit/sqlite-store.js');
+  // Grant ids as the registry makes them: where they sort decides which index pages a
+  // revocation writes.
+  const { grantId: newGrantId } = await import('../dist/src/grants/grant-registry.js');
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
   const statements = Number(process.env.BENCH_STATEMENTS ?? 20_000);
   const clientCounts = process.env.BENCH_CLIENTS ? [Number(process.env.BENCH_CLIENTS)] : [1, 8];
@@ -113,8 +116,8 @@ async function recordingBench() {
       while (n < statements) {
         const i = n++;
         const statementId = `st-${clients}-${i}`;
-        const grantId = `g-${clients}-${i}`;
         const at = Date.now();
+        const grantId = newGrantId(at);
         const asked = performance.now();
         await store.recordDecision(
           { statementId, sessionId, at, text: 'SELECT trace_id, agent_id, user_email, risk, created_at, summary, body FROM traces WHERE trace_id = $1', parameters: ['tr_000011'], decision: 'allow', enforced: true, rule: 'agents-read-own', reason: 'single trace tr_000011', sqlstate: null, decisionId: statementId, grantId, traceId: 'tr_000011', approvalId: null },

@@ -5,6 +5,20 @@
 // holds the history.
 import { randomUUID } from 'node:crypto';
 
+/**
+ * A UUIDv7 (RFC 9562): the issue time in milliseconds in the first 48 bits, then 74
+ * random bits. The audit store indexes revocations by grant id, and random ids put every
+ * revocation on a different index page, one more 4 KB page written per statement; ids
+ * that sort by time land on the same last page. Built from randomUUID because node:crypto
+ * has no v7 before Node 24, and the change is three fields.
+ */
+export function grantId(issuedAt: number): string {
+  const time = Math.max(0, Math.floor(issuedAt)).toString(16).padStart(12, '0').slice(-12);
+  // randomUUID() is xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx: keep from the 3 digits after the
+  // version on, whose variant bits (N) are already RFC 9562's.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
+}
+
 export type GrantRevokeReason = 'completed' | 'error' | 'expired' | 'cancelled' | 'session-ended' | 'admin';
 
 export interface Grant {
@@ -70,7 +84,7 @@ export class GrantRegistry {
   issue(request: GrantRequest, onExpire: (grant: Grant) => void): Grant {
     const issuedAt = this.now();
     const grant: Grant = {
-      id: randomUUID(),
+      id: grantId(issuedAt),
       subject: request.subject,
       sessionId: request.sessionId,
       traceId: request.traceId,

@@ -3,7 +3,7 @@
 // TTL runs out is revoked as expired and its onExpire fires once, in TTL order across
 // different TTLs; a grant revoked or discarded before that never fires.
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
-import { GrantRegistry, type Grant, type GrantRevokeReason } from '../../../src/grants/grant-registry.js';
+import { GrantRegistry, grantId, type Grant, type GrantRevokeReason } from '../../../src/grants/grant-registry.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
@@ -81,4 +81,32 @@ test('an expiry revokes once: revoking it in onExpire or after is a no-op', () =
   vi.advanceTimersByTime(10);
   expect(again).toBe(false);
   expect(revoked).toEqual(['expired']);
+});
+
+test('grant ids are UUIDv7: issue time first, so they sort by time, and 74 random bits', () => {
+  const v7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const at = Date.parse('2026-11-26T08:00:00.000Z');
+  const id = grantId(at);
+  expect(id).toMatch(v7);
+  expect(parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(at);
+  const later = Array.from({ length: 50 }, (_, i) => grantId(at + 1 + i));
+  expect([...later].sort()).toEqual(later);
+  expect(later.every((l) => l > id)).toBe(true);
+  const sameMs = new Set(Array.from({ length: 1000 }, () => grantId(at)));
+  expect(sameMs.size).toBe(1000);
+  for (const g of sameMs) expect(g).toMatch(v7);
+});
+
+test('the registry issues time-ordered ids', () => {
+  const t0 = Date.parse('2026-11-26T08:00:00.000Z');
+  let t = t0;
+  const registry = new GrantRegistry(() => t);
+  const request = { subject: 'agent-a', sessionId: 's-1', traceId: 'tr_1', rule: 'r', fingerprint: 'fp', ttlMs: 30_000 };
+  const first = registry.issue(request, () => {});
+  t += 5;
+  const second = registry.issue(request, () => {});
+  expect(first.id < second.id).toBe(true);
+  expect(parseInt(first.id.slice(0, 8) + first.id.slice(9, 13), 16)).toBe(t0);
+  registry.revoke(first.id, 'completed');
+  registry.revoke(second.id, 'completed');
 });
