@@ -79,6 +79,14 @@ type Batched = PendingRecord | ((at: number) => PendingRecord);
 
 // A batch this large is handed over at once: the copy into the writer stays small.
 const HAND_OVER_BYTES = 256 * 1024;
+// The writer checkpoints inside a commit once the WAL holds this many pages, and every
+// decision waiting meanwhile waits for that checkpoint (its copy and fsyncs). A point
+// read writes about five 4 KB pages, so at SQLite's default of 1,000 one decision in two
+// hundred waited; at 4,000 (a 16 MB WAL) one in eight hundred, each wait longer.
+// bench/store-compare.js --recording: decision wait p99 from 8.5-10.8 ms to 3.9-4.9 ms at
+// one client and from 36-45 ms to 12-22 ms at eight, the longest from 47-119 ms to
+// 108-300 ms, CPU unchanged.
+const AUTOCHECKPOINT_PAGES = 4_000;
 
 interface Waiter {
   readonly resolve: () => void;
@@ -323,6 +331,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       retryAfterMs: this.options.retryAfterMs,
       retryIntervalMs: Math.max(this.options.flushIntervalMs, this.options.retryAfterMs),
       sqliteModule: resolveSqliteModule(),
+      autocheckpointPages: AUTOCHECKPOINT_PAGES,
     };
     const writer = new Worker(writerThreadSource(), { eval: true, workerData: config });
     writer.unref();

@@ -36,6 +36,8 @@ export interface WriterConfig {
   readonly retryIntervalMs: number;
   /** better-sqlite3's entry point, resolved by the main thread. */
   readonly sqliteModule: string;
+  /** WAL pages after which a commit checkpoints (sqlite-store.ts says why not SQLite's 1,000). */
+  readonly autocheckpointPages: number;
 }
 
 export interface WriteRequest {
@@ -111,6 +113,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`audit store: cannot enable WAL (journal_mode is ${String(mode)})`);
       db.pragma(`synchronous = ${config.synchronous}`);
+      db.pragma(`wal_autocheckpoint = ${config.autocheckpointPages}`);
       const last = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1');
       const checkpoint = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM checkpoint WHERE id = 1');
       const insert = db.prepare(
