@@ -67,6 +67,13 @@ export interface ApprovalView {
 export interface ApprovalTicket {
   readonly id: string;
   readonly expiresAt: number;
+  /**
+   * Settles once the request is recorded and approvers can see it, or rejects with the
+   * store's error when it cannot be (then `outcome` rejects with it too). The waiting
+   * client is told where to get it approved only after this: a reviewer who follows the
+   * notice at once finds the request listed.
+   */
+  readonly listed: Promise<void>;
   readonly outcome: Promise<ApprovalOutcome>;
 }
 

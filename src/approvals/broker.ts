@@ -74,6 +74,8 @@ interface Entry {
   readonly votes: Map<string, ApprovalVote>;
   /** Set once the `requested` step is committed; until then nobody sees the request. */
   recorded: boolean;
+  /** Why the `requested` step could not be recorded. */
+  failure: unknown;
   state: ApprovalState;
   outcome: ApprovalOutcome | null;
   decidedAt: number | null;
@@ -149,6 +151,7 @@ export class ApprovalBroker implements ApprovalService {
       expiresAt: requestedAt + input.timeoutMs,
       votes: new Map(),
       recorded: false,
+      failure: undefined,
       state: 'pending',
       outcome: null,
       decidedAt: null,
@@ -165,7 +168,11 @@ export class ApprovalBroker implements ApprovalService {
     // First in the request's action chain: no approval, denial or timeout is applied
     // before the request itself is durably recorded.
     entry.lock = this.recordRequest(entry);
-    return { id, expiresAt: entry.expiresAt, outcome };
+    const listed = entry.lock.then(() => {
+      if (!entry.recorded) throw entry.failure;
+    });
+    listed.catch(() => undefined);
+    return { id, expiresAt: entry.expiresAt, listed, outcome };
   }
 
   approve(id: string, approver: Identity, reason?: string): Promise<ApprovalView> {
@@ -287,6 +294,7 @@ export class ApprovalBroker implements ApprovalService {
       entry.outcome = { kind: 'withdrawn', reason: 'the request could not be recorded' };
       entry.decidedAt = this.now();
       this.timers.clearTimeout(entry.timer);
+      entry.failure = err;
       entry.reject(err);
       return;
     }

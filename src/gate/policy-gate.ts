@@ -336,18 +336,21 @@ class PolicyGate implements StatementGate {
       timeoutMs: approval.timeoutMs,
     });
     this.waiting = { id: pending.id };
-    const url = this.deps.approvalUrl();
-    const where = url ? ` at ${url}` : '';
-    this.controls.notice(
-      `waiting for approval: request ${pending.id} needs ${approval.quorum} approver(s) from ${approval.approverGroups.join(', ')}${where}`,
-      `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied or after ${Math.round(approval.timeoutMs / 1000)} s`,
-    );
+    // The request could not be recorded, so no approver ever saw it.
+    const unrecorded = (err: unknown): never => {
+      if (err instanceof AuditUnavailableError) throw error('58030', 'the audit store cannot record the approval request, so the statement was not run');
+      throw err;
+    };
     try {
-      const outcome = await pending.outcome.catch((err: unknown) => {
-        // The request could not be recorded, so no approver ever saw it.
-        if (err instanceof AuditUnavailableError) throw error('58030', 'the audit store cannot record the approval request, so the statement was not run');
-        throw err;
-      });
+      // Told only once approvers can see the request (ApprovalTicket.listed).
+      await pending.listed.catch(unrecorded);
+      const url = this.deps.approvalUrl();
+      const where = url ? ` at ${url}` : '';
+      this.controls.notice(
+        `waiting for approval: request ${pending.id} needs ${approval.quorum} approver(s) from ${approval.approverGroups.join(', ')}${where}`,
+        `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied or after ${Math.round(approval.timeoutMs / 1000)} s`,
+      );
+      const outcome = await pending.outcome.catch(unrecorded);
       if (outcome.kind === 'approved') return pending.id;
       const why = outcome.kind === 'denied' ? 'was denied' : outcome.kind === 'timed-out' ? 'timed out' : 'was withdrawn';
       await this.record(decisionId, sql, params, { ...decision, reason: `approval request ${pending.id} ${why}` }, 'deny', true, null, pending.id);

@@ -133,6 +133,13 @@ export class PgApprovalService implements ApprovalService {
     });
     outcome.catch(() => undefined);
     this.waiters.set(id, waiter);
+    let listedResolve!: () => void;
+    let listedReject!: (err: unknown) => void;
+    const listed = new Promise<void>((resolve, reject) => {
+      listedResolve = resolve;
+      listedReject = reject;
+    });
+    listed.catch(() => undefined);
     const statementId = input.statementId ?? null;
     const statement = scrubTokens(input.statement);
     void (async () => {
@@ -161,10 +168,12 @@ export class PgApprovalService implements ApprovalService {
       } catch (err) {
         // Fail closed: an unrecorded request never runs (the gate answers 58030).
         this.waiters.delete(id);
+        listedReject(err);
         waiter.reject(err);
         return;
       }
       waiter.stored = true;
+      listedResolve();
       if (waiter.early !== null) {
         await this.settleBySystem(id, { kind: 'withdrawn', reason: waiter.early });
         return;
@@ -174,7 +183,7 @@ export class PgApprovalService implements ApprovalService {
       const view = await this.get(id).catch(() => undefined);
       if (view) this.emit({ type: 'requested', approval: view, pending: this.pending });
     })();
-    return { id, expiresAt, outcome };
+    return { id, expiresAt, listed, outcome };
   }
 
   approve(id: string, approver: Identity, reason?: string): Promise<ApprovalView> {

@@ -116,6 +116,7 @@ describe('ApprovalBroker', () => {
     recorder.failing = true;
     const ticket = broker.request(input());
     const early = broker.approve(ticket.id, alice);
+    await expect(ticket.listed).rejects.toThrow('disk full');
     await expect(ticket.outcome).rejects.toThrow('disk full');
     expect(await refusal(early)).toMatchObject({ status: 409, code: 'already-decided' });
     expect(await refusal(broker.approve(ticket.id, alice))).toMatchObject({ status: 404 });
@@ -139,12 +140,17 @@ describe('ApprovalBroker', () => {
     };
     const broker = new ApprovalBroker({ recorder, now: time.now, timers: time.timers });
     const ticket = broker.request(input());
+    let listed = false;
+    void ticket.listed.then(() => (listed = true));
     expect(await broker.list()).toEqual([]);
     expect(await broker.get(ticket.id)).toBeUndefined();
     const approval = broker.approve(ticket.id, alice);
     await new Promise((r) => setImmediate(r));
     expect(steps).toEqual([]);
+    expect(listed).toBe(false);
     commit();
+    await ticket.listed;
+    expect((await broker.list()).map((v) => v.id)).toEqual([ticket.id]);
     expect((await approval).state).toBe('approved');
     expect(steps.map((s) => s.step.type)).toEqual(['requested', 'approved']);
   });
