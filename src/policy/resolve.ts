@@ -88,7 +88,9 @@ export class Resolver {
     const ref = use.ref;
     if (ref.type === 'star') {
       const entries = ref.qualifier === null ? colsVisibleEntries(use.env) : this.byRefname(use.env, ref.qualifier);
-      return { origins: entries.flatMap((e) => this.wholeRow(e, depth, false)), unique: null, fieldSelect: false };
+      const origins: Origin[] = [];
+      for (const e of entries) append(origins, this.wholeRow(e, depth, false));
+      return { origins, unique: null, fieldSelect: false };
     }
     if (ref.qualifier !== null) {
       const entries = this.byRefname(use.env, ref.qualifier);
@@ -105,7 +107,7 @@ export class Resolver {
       });
       const only = lookups.length === 1 ? lookups[0] : undefined;
       const unique = only && only.presence === 'yes' ? only.unique : null;
-      return { origins: lookups.flatMap((l) => l.origins), unique, fieldSelect: false };
+      return { origins: originsOf(lookups), unique, fieldSelect: false };
     }
     const col = this.unqualified(use.env, ref.name, depth);
     return { origins: col.origins, unique: col.unique, fieldSelect: false };
@@ -176,7 +178,7 @@ export class Resolver {
           const sides = e.joinType === 'right' ? [e.right] : e.joinType === 'full' ? [e.left, e.right] : [e.left];
           const looks = sides.map((s) => this.column(s, name, depth + 1));
           const [one] = looks;
-          return { presence: 'yes', origins: looks.flatMap((l) => l.origins), unique: looks.length === 1 && one ? one.unique : null };
+          return { presence: 'yes', origins: originsOf(looks), unique: looks.length === 1 && one ? one.unique : null };
         }
         const left = this.column(e.left, name, depth + 1);
         const right = this.column(e.right, name, depth + 1);
@@ -201,7 +203,9 @@ export class Resolver {
     // Column aliases rename outputs by position; after a `*` positions are unknown.
     const starAt = outputs.findIndex((o) => o.type === 'star');
     if (aliases.length && starAt !== -1 && starAt < aliases.length) {
-      return { presence: 'maybe', origins: outputs.flatMap((o, i) => this.outputOrigins(o, i, scope, depth)), unique: null };
+      const origins: Origin[] = [];
+      outputs.forEach((o, i) => append(origins, this.outputOrigins(o, i, scope, depth)));
+      return { presence: 'maybe', origins, unique: null };
     }
     const passThrough = scope.shape === 'select';
     const found: Lookup[] = [];
@@ -232,7 +236,7 @@ export class Resolver {
     if (found.length === 0) return NONE;
     const [only] = found;
     const presence: Presence = found.some((f) => f.presence === 'yes') ? 'yes' : 'maybe';
-    return { presence, origins: found.flatMap((f) => f.origins), unique: found.length === 1 && only ? only.unique : null };
+    return { presence, origins: originsOf(found), unique: found.length === 1 && only ? only.unique : null };
   }
 
   private outputOrigins(o: Output, index: number, scope: Scope, depth: number): Origin[] {
@@ -247,7 +251,9 @@ export class Resolver {
     const star = this.use(starUse);
     if (star.ref.type !== 'star') return [...this.resolve(starUse).origins];
     const entries = star.ref.qualifier === null ? colsVisibleEntries(star.env) : this.byRefname(star.env, star.ref.qualifier);
-    return entries.flatMap((e) => [...this.column(e, name, 0).origins]);
+    const origins: Origin[] = [];
+    for (const e of entries) append(origins, this.column(e, name, 0).origins);
+    return origins;
   }
 
   /**
@@ -265,13 +271,26 @@ export class Resolver {
       case 'subquery':
       case 'cte': {
         const scope = this.scope(e.query);
-        const origins = scope.outputs.flatMap((o, i) => this.outputOrigins(o, i, scope, depth + 1));
+        const origins: Origin[] = [];
+        scope.outputs.forEach((o, i) => append(origins, this.outputOrigins(o, i, scope, depth + 1)));
         return packed ? origins.map((o): Origin => (o.type === 'base' ? { type: 'packed', entry: o.entry, column: o.column } : o)) : origins;
       }
       case 'join':
         return [...this.wholeRow(e.left, depth + 1, packed), ...this.wholeRow(e.right, depth + 1, packed)];
     }
   }
+}
+
+// Array.prototype.flatMap is a slow generic builtin in V8; these run for every column
+// reference of every uncached statement.
+function append(to: Origin[], from: readonly Origin[]): void {
+  for (const o of from) to.push(o);
+}
+
+function originsOf(lookups: readonly { readonly origins: readonly Origin[] }[]): Origin[] {
+  const origins: Origin[] = [];
+  for (const l of lookups) append(origins, l.origins);
+  return origins;
 }
 
 function computed(scope: number, index: number): Origin {

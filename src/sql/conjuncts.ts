@@ -13,17 +13,22 @@ const A_EXPR_FIELDS = fieldSet('kind', 'name', 'lexpr', 'rexpr', 'location');
 const BOOL_EXPR_FIELDS = fieldSet('boolop', 'args', 'location');
 
 export function addConjuncts(condition: unknown, ctx: ExprCtx, restricts: readonly EntryId[]): void {
-  for (const conjunct of topLevelConjuncts(condition)) {
+  const conjuncts: unknown[] = [];
+  topLevelConjuncts(condition, conjuncts);
+  for (const conjunct of conjuncts) {
     ctx.b.addRoot(equality(conjunct, ctx, restricts) ?? analyzeExpr(conjunct, ctx), ctx.clause);
   }
 }
 
-function topLevelConjuncts(node: unknown): unknown[] {
+function topLevelConjuncts(node: unknown, into: unknown[]): void {
   const { type, body } = unwrap(node);
-  if (type !== 'BoolExpr' || body['boolop'] !== 'AND_EXPR') return [node];
+  if (type !== 'BoolExpr' || body['boolop'] !== 'AND_EXPR') {
+    into.push(node);
+    return;
+  }
   checkFields(type, body, BOOL_EXPR_FIELDS);
   const args = Array.isArray(body['args']) ? body['args'] : [];
-  return args.flatMap(topLevelConjuncts);
+  for (const arg of args) topLevelConjuncts(arg, into);
 }
 
 /** Handles `left = right` (plain or OPERATOR(pg_catalog.=)); null when the node is anything else. */
