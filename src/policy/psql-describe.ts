@@ -234,14 +234,18 @@ const DESCRIBE_CATALOGS = new Set([
 
 interface Template {
   readonly what: string;
+  /** The template's text up to its first slot: a statement that does not start with it cannot match. */
+  readonly prefix: string;
   readonly pattern: RegExp;
 }
 
 function compile([what, text]: [string, string]): Template {
   // A trailing semicolon is the statement's end, not part of it: psql sends some with one.
-  let source = text.replace(/;$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const body = text.replace(/;$/, '');
+  let source = body.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   for (const [slot, regex] of Object.entries(SLOTS)) source = source.split(slot).join(regex);
-  return { what, pattern: new RegExp(`^${source};?$`) };
+  const slotAt = Math.min(...Object.keys(SLOTS).map((slot) => body.indexOf(slot)).filter((i) => i !== -1));
+  return { what, prefix: body.slice(0, slotAt), pattern: new RegExp(`^${source};?$`) };
 }
 
 const TEMPLATES: readonly Template[] = [...listings(), ...lookups(), ...TABLE_DETAILS, SCHEMAS].map(compile);
@@ -265,7 +269,8 @@ function match(facts: SelectFacts): string | null {
   const text = facts.text;
   // Cheap rejection first: every one of them starts like this and is a few KB at most.
   if (text.length > 4096 || !text.startsWith('SELECT ')) return null;
-  const hit = TEMPLATES.find((t) => t.pattern.test(text));
+  // Every statement is checked here: the prefix test spares the regexes for all but psql's.
+  const hit = TEMPLATES.find((t) => text.startsWith(t.prefix) && t.pattern.test(text));
   if (!hit) return null;
   // Defence in depth: the texts above read only these catalogs, schema-qualified.
   for (const e of facts.entries) {
