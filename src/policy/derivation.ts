@@ -99,7 +99,7 @@ class Denied extends Error {}
 
 /** A WITH RECURSIVE query read its own output before it was known: decide again from `seeds`. */
 class Restart extends Error {
-  constructor(readonly seeds: ReadonlyMap<string, Taint>) {
+  constructor(readonly seeds: ReadonlyMap<OutputKey, Taint>) {
     super('restart');
   }
 }
@@ -261,7 +261,7 @@ const TOO_COMPLEX = 'the statement is too complex for the policy to follow how t
 
 /** Why a statement would let a detector-scanned value out in a form the detectors miss, or null. */
 export function derivationProblem(facts: SelectFacts, resolver: Resolver, classes: ReadonlyMap<EntryId, RelationClass>): string | null {
-  let seeds: ReadonlyMap<string, Taint> = new Map();
+  let seeds: ReadonlyMap<OutputKey, Taint> = new Map();
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
       new Derivation(facts, resolver, classes, seeds).check();
@@ -281,16 +281,33 @@ export function derivationProblem(facts: SelectFacts, resolver: Resolver, classe
   return TOO_COMPLEX;
 }
 
+/**
+ * Output `index` of query level `scope` as one number: string keys (`${scope}:${index}`)
+ * cost a concatenation and a hash per lookup on every uncached statement. The analyser
+ * bounds a statement to 50,000 nodes, so neither part comes near the stride; a larger
+ * index is refused rather than allowed to collide with another output's key.
+ */
+type OutputKey = number;
+const OUTPUT_STRIDE = 2 ** 20;
+
+function outputKey(scope: ScopeId, index: number): OutputKey {
+  if (!Number.isInteger(index) || index < 0 || index >= OUTPUT_STRIDE || !Number.isInteger(scope) || scope < 0 || scope >= OUTPUT_STRIDE) {
+    throw new Denied(TOO_COMPLEX);
+  }
+  return scope * OUTPUT_STRIDE + index;
+}
+
 class Derivation {
   private readonly exprMemo = new Map<ExprId, Taint>();
-  private readonly outputMemo = new Map<string, Taint>();
+  private readonly outputMemo = new Map<OutputKey, Taint>();
   private readonly entryMemo = new Map<EntryId, Taint>();
-  private readonly inProgress = new Set<string>();
+  private readonly outputsInProgress = new Set<OutputKey>();
+  private readonly entriesInProgress = new Set<EntryId>();
   private readonly visited = new Set<UseId>();
   /** Outputs read while being computed (WITH RECURSIVE), and the seeds they need next round. */
-  private readonly cyclic = new Set<string>();
-  private readonly raised = new Map<string, Taint>();
-  private readonly rootsByOutput = new Map<string, ExprRoot[]>();
+  private readonly cyclic = new Set<OutputKey>();
+  private readonly raised = new Map<OutputKey, Taint>();
+  private readonly rootsByOutput = new Map<OutputKey, ExprRoot[]>();
   private readonly rootsByEntry = new Map<EntryId, ExprRoot[]>();
   private depth = 0;
 
@@ -298,10 +315,10 @@ class Derivation {
     private readonly facts: SelectFacts,
     private readonly resolver: Resolver,
     private readonly classes: ReadonlyMap<EntryId, RelationClass>,
-    private readonly seeds: ReadonlyMap<string, Taint>,
+    private readonly seeds: ReadonlyMap<OutputKey, Taint>,
   ) {
     for (const r of facts.roots) {
-      if (r.output) push(this.rootsByOutput, `${r.output.scope}:${r.output.index}`, r);
+      if (r.output) push(this.rootsByOutput, outputKey(r.output.scope, r.output.index), r);
       if (r.fromFunction) push(this.rootsByEntry, r.fromFunction.entry, r);
     }
   }
@@ -375,16 +392,16 @@ class Derivation {
 
   /** What output `index` of a query level carries. */
   private outputTaint(scopeId: ScopeId, index: number): Taint {
-    const key = `${scopeId}:${index}`;
+    const key = outputKey(scopeId, index);
     const hit = this.outputMemo.get(key);
     if (hit) return hit;
-    if (this.inProgress.has(`o${key}`)) {
+    if (this.outputsInProgress.has(key)) {
       this.cyclic.add(key);
       return this.seeds.get(key) ?? BOTTOM;
     }
-    this.inProgress.add(`o${key}`);
+    this.outputsInProgress.add(key);
     const t = this.outputTaintUncached(scopeId, index);
-    this.inProgress.delete(`o${key}`);
+    this.outputsInProgress.delete(key);
     if (this.cyclic.has(key)) {
       const seed = this.seeds.get(key) ?? BOTTOM;
       if (!below(t, seed)) this.raised.set(key, join(seed, t));
@@ -407,7 +424,7 @@ class Derivation {
         }),
       );
     }
-    const roots = this.rootsByOutput.get(`${scopeId}:${index}`) ?? [];
+    const roots = this.rootsByOutput.get(outputKey(scopeId, index)) ?? [];
     if (roots.length === 0) return scope.shape === 'values' ? NULL_VALUE : whole(UNTRACEABLE, true);
     return alternatives(roots.map((r) => this.value(r.value, r.clause)));
   }
@@ -416,8 +433,8 @@ class Derivation {
   private entryTaint(entry: EntryId): Taint {
     const hit = this.entryMemo.get(entry);
     if (hit) return hit;
-    if (this.inProgress.has(`e${entry}`)) return whole(UNTRACEABLE, true);
-    this.inProgress.add(`e${entry}`);
+    if (this.entriesInProgress.has(entry)) return whole(UNTRACEABLE, true);
+    this.entriesInProgress.add(entry);
     const alts: Taint[] = [];
     for (const r of this.rootsByEntry.get(entry) ?? []) {
       const t = this.value(r.value, r.clause);
@@ -426,7 +443,7 @@ class Derivation {
       }
       alts.push(t);
     }
-    this.inProgress.delete(`e${entry}`);
+    this.entriesInProgress.delete(entry);
     const t = alts.length ? alternatives(alts) : whole(UNTRACEABLE, true);
     this.entryMemo.set(entry, t);
     return t;

@@ -35,25 +35,24 @@ export function computePins(conjuncts: readonly Conjunct[], traceEntries: Readon
     if (!table || r.unique.column !== table.key) return null;
     return pins.get(r.unique.entry) ?? null;
   };
+  // Pins `t`'s relation to what `s` holds; whether that added a value.
+  const pinFrom = (t: Operand, s: Operand, restricts: readonly EntryId[]): boolean => {
+    const entry = target(t, restricts);
+    if (entry === null) return false;
+    const values = source(s);
+    if (values === null) return false;
+    const current = pins.get(entry) ?? [];
+    const added = values.filter((v) => !current.some((x) => sameSource(x, v)));
+    if (added.length === 0) return false;
+    pins.set(entry, [...current, ...added]);
+    return true;
+  };
   let changed = true;
   while (changed) {
     changed = false;
     for (const c of conjuncts) {
-      for (const [t, s] of [
-        [c.left, c.right],
-        [c.right, c.left],
-      ] as const) {
-        const entry = target(t, c.restricts);
-        if (entry === null) continue;
-        const values = source(s);
-        if (values === null) continue;
-        const current = pins.get(entry) ?? [];
-        const added = values.filter((v) => !current.some((x) => sameSource(x, v)));
-        if (added.length) {
-          pins.set(entry, [...current, ...added]);
-          changed = true;
-        }
-      }
+      if (pinFrom(c.left, c.right, c.restricts)) changed = true;
+      if (pinFrom(c.right, c.left, c.restricts)) changed = true;
     }
   }
   return { pins };
