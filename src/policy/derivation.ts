@@ -368,8 +368,10 @@ class Derivation {
     // An unqualified name that is certainly a function's column or a whole row may also
     // be read as a column of the table (the policy does not know its columns; Postgres
     // would call it ambiguous): name the likelier reading in messages.
-    const ordered = [...origins.filter((o) => o.type !== 'base'), ...origins.filter((o) => o.type === 'base')];
-    return alternatives(ordered.map((o) => this.originTaint(o)));
+    const taints: Taint[] = [];
+    for (const o of origins) if (o.type !== 'base') taints.push(this.originTaint(o));
+    for (const o of origins) if (o.type === 'base') taints.push(this.originTaint(o));
+    return alternatives(taints);
   }
 
   private originTaint(o: Origin): Taint {

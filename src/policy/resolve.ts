@@ -119,14 +119,17 @@ export class Resolver {
     let certain: { lookups: Lookup[] } | null = null;
     let anyMaybe = false;
     for (let e: Env | null = env; e !== null && certain === null; e = e.outer) {
-      const hits: { entry: EntryId; lookup: Lookup }[] = [];
+      const hits: Lookup[] = [];
+      let yes = false;
       for (const item of e.frame) {
         if (!item.colsVisible) continue;
         const lookup = this.column(item.entry, name, depth);
-        if (lookup.presence !== 'no') hits.push({ entry: item.entry, lookup });
+        if (lookup.presence === 'no') continue;
+        hits.push(lookup);
+        append(origins, lookup.origins);
+        if (lookup.presence === 'yes') yes = true;
       }
-      for (const h of hits) origins.push(...h.lookup.origins);
-      if (hits.some((h) => h.lookup.presence === 'yes')) certain = { lookups: hits.map((h) => h.lookup) };
+      if (yes) certain = { lookups: hits };
       else if (hits.length) anyMaybe = true;
     }
     // Postgres tries a whole-row reference only when no column matched at any level.
