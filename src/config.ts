@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_STATEMENT_BYTES } from './sql/limits.js';
 import { ConfigFileError, loadYaml, parseDuration, parseSize } from './yaml-file.js';
 
 const duration = z
@@ -139,6 +140,8 @@ const configSchema = z
     limits: z
       .object({
         maxMessageSize: size.default(64 * 1024 * 1024),
+        // The parser runs on the shared event loop (sql/analyze.ts says what it costs).
+        maxStatementSize: size.default(DEFAULT_MAX_STATEMENT_BYTES),
         maxConnections: z.number().int().positive().default(1000),
         // 0 = no limit. Off by default: behind a load balancer every client shares its
         // address, and many services share one subject; the operator knows which applies.
@@ -151,6 +154,7 @@ const configSchema = z
       .strict()
       .default({
         maxMessageSize: 64 * 1024 * 1024,
+        maxStatementSize: DEFAULT_MAX_STATEMENT_BYTES,
         maxConnections: 1000,
         maxConnectionsPerAddress: 0,
         maxSessionsPerSubject: 0,

@@ -175,6 +175,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     approvalUrl: () => config.admin?.publicUrl ?? admin?.url,
     log,
     now: Date.now,
+    maxStatementBytes: config.limits.maxStatementSize,
     onDecision: (outcome, category, seconds) => {
       metrics.statement(outcome === 'needs-approval' ? 'approval' : outcome, category);
       metrics.decisionDuration(seconds);

@@ -60,6 +60,8 @@ export interface GateDeps {
   readonly approvalUrl: () => string | undefined;
   readonly log: Logger;
   readonly now: () => number;
+  /** Longer statement texts are refused (54000) unparsed; default DEFAULT_MAX_STATEMENT_BYTES. */
+  readonly maxStatementBytes?: number;
   readonly onDecision?: (outcome: DecisionOutcome, category: string, seconds: number) => void;
   /** A request completed (or failed) upstream, `seconds` after it was forwarded. */
   readonly onRequestDone?: (seconds: number) => void;
@@ -123,14 +125,14 @@ class PolicyGate implements StatementGate {
   }
 
   async query(sql: string): Promise<Execution[]> {
-    const analysis = analyze(sql);
+    const analysis = analyze(sql, this.deps.maxStatementBytes);
     const admission = await this.evaluate(sql, analysis, []);
     const request = await this.admit(admission, analysis.ok ? analysis.statements.length : 1);
     return request.executions(analysis.ok ? analysis.statements : 1);
   }
 
   parse(_name: string, sql: string): Analysis | Promise<Analysis> {
-    const analysis = analyze(sql);
+    const analysis = analyze(sql, this.deps.maxStatementBytes);
     // What no parameter value can make allowable (a parse error, a write, a non-trace
     // table, a forbidden function, an unpinned read) is refused at Parse, so its text
     // never reaches the upstream at all. Every parameter stands for one and the same

@@ -32,7 +32,10 @@ export function decide(
   const rule = ruleForIdentity(policy, identity);
   if (!rule) return deny('identity', null, 'no policy rule matches your groups', '28000');
   if (identity.expiresAt <= now) return deny('identity', rule.name, 'token expired', '28000');
-  if (!analysis.ok) return deny('invalid', rule.name, `the statement does not parse: ${analysis.message}`, '42601');
+  if (!analysis.ok) {
+    const reason = analysis.sqlstate === '42601' ? `the statement does not parse: ${analysis.message}` : analysis.message;
+    return deny('invalid', rule.name, reason, analysis.sqlstate);
+  }
 
   const statements = analysis.statements;
   const traceIds: string[] = [];

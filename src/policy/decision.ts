@@ -17,7 +17,7 @@ export type DecisionCategory =
   /** The caller's token or rule does not allow statements at all. */
   | 'identity';
 
-export type DenySqlstate = '42501' | '42601' | '28000';
+export type DenySqlstate = '42501' | '42601' | '54000' | '28000';
 
 interface DecisionBase {
   readonly category: DecisionCategory;

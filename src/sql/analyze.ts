@@ -4,6 +4,7 @@
 // between callers: nobody may mutate them.
 import { Blocked, Unanalysable, unwrap } from './ast.js';
 import type { Analysis, StatementFacts } from './facts.js';
+import { DEFAULT_MAX_STATEMENT_BYTES } from './limits.js';
 import { LruCache } from './lru-cache.js';
 import { initSqlParser, parseStatements } from './parser.js';
 import { analyzeSelect } from './select-analyzer.js';
@@ -19,9 +20,19 @@ const CACHE_TEXT_BUDGET = 2 * 1024 * 1024;
 
 const cache = new LruCache<string, Analysis>(CACHE_ENTRIES, CACHE_TEXT_BUDGET);
 
-export function analyze(sql: string): Analysis {
+/** `maxBytes`: longer text is refused with 54000 without being parsed (limits.ts). */
+export function analyze(sql: string, maxBytes = DEFAULT_MAX_STATEMENT_BYTES): Analysis {
   const hit = cache.get(sql);
   if (hit) return hit;
+  // UTF-8 takes at least a byte per UTF-16 unit: only shorter text needs counting.
+  if (sql.length > maxBytes || Buffer.byteLength(sql, 'utf8') > maxBytes) {
+    // Not cached: it would only push out the statements worth keeping.
+    return {
+      ok: false,
+      sqlstate: '54000',
+      message: `the statement is longer than ${maxBytes} bytes, the most tracegate analyses (limits.maxStatementSize)`,
+    };
+  }
   const analysis = analyzeUncached(sql);
   cache.set(sql, analysis, sql.length);
   return analysis;

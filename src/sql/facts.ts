@@ -18,7 +18,8 @@ import type { BlockedCategory } from './ast.js';
 
 export type Analysis =
   | { readonly ok: true; readonly statements: readonly StatementFacts[] }
-  | { readonly ok: false; readonly sqlstate: '42601'; readonly message: string };
+  /** 42601: the text does not parse. 54000: it is longer than the proxy analyses. */
+  | { readonly ok: false; readonly sqlstate: '42601' | '54000'; readonly message: string };
 
 export type StatementFacts =
   | SelectFacts

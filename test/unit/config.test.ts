@@ -1,5 +1,6 @@
-// The configuration schema's handling of the token verifier's remembered verifications,
-// and the shipped example: it must stay a configuration `serve` accepts.
+// The configuration schema's handling of the token verifier's remembered verifications
+// and of the statement size limit, and the shipped example: it must stay a
+// configuration `serve` accepts.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../../src/config.js';
@@ -28,9 +29,18 @@ describe('oidc.verifiedCache', () => {
   });
 });
 
+describe('limits.maxStatementSize', () => {
+  test('defaults to 64 KiB and takes a size', () => {
+    expect(parseConfig(minimal(), 'x.yaml', {}).limits.maxStatementSize).toBe(65_536);
+    const config = parseConfig(`${minimal()}limits: { maxStatementSize: 16KiB }\n`, 'x.yaml', {});
+    expect(config.limits.maxStatementSize).toBe(16_384);
+  });
+});
+
 test('examples/tracegate.yaml is a configuration serve accepts', () => {
   const text = readFileSync(new URL('../../examples/tracegate.yaml', import.meta.url), 'utf8');
   const config = parseConfig(text, '/etc/tracegate/tracegate.yaml', {});
   expect(config.oidc.verifiedCache).toEqual({ size: 1000, ttl: 60_000 });
   expect(config.upstream.pool.maxIdle).toBe(20);
+  expect(config.limits.maxStatementSize).toBe(65_536);
 });

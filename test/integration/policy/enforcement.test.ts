@@ -77,6 +77,32 @@ describe('denials never reach the upstream', () => {
   });
 });
 
+describe('statement size', () => {
+  // A legit read padded past limits.maxStatementSize (64 KiB): dense SQL costs the
+  // shared event loop 2 to 4 µs per byte to parse, so it is refused before the parser.
+  const padded = (m: string, filler: string): string =>
+    `SELECT trace_id FROM traces WHERE trace_id = $1 /* ${m} ${filler} */`;
+
+  test.each([
+    ['ASCII, simple Query', 'x'.repeat(70_000), false],
+    ['ASCII, extended protocol', 'x'.repeat(70_000), true],
+    // 40,000 characters, 80,000 bytes: the limit counts bytes, as the parser reads them.
+    ['two-byte characters, extended protocol', 'é'.repeat(40_000), true],
+  ])('a statement longer than the limit is refused unparsed with 54000 (%s)', async (_name, filler, extended) => {
+    const client = await proxy.connect(token);
+    const m = marker();
+    const sql = padded(m, filler);
+    const err = extended ? await refused(client, sql, [MINE]) : await refused(client, sql.replace('$1', `'${MINE}'`));
+    expect(err.code).toBe('54000');
+    expect(err.message).toMatch(/longer than 65536 bytes.*limits\.maxStatementSize/);
+    expect(err.message).toMatch(/decision [0-9a-f-]{36}/);
+    expect(await upstreamLog(testEnv().pg, m)).toEqual([]);
+    // Under the limit, the same read runs: the session is unharmed.
+    const ok = await client.query(padded(marker(), 'x'.repeat(60_000)), [MINE]);
+    expect(ok.rows).toHaveLength(1);
+  });
+});
+
 describe('entitlement', () => {
   test("another agent's trace is refused exactly like a trace that does not exist", async () => {
     const client = await proxy.connect(token);

@@ -11,8 +11,8 @@ beforeAll(async () => {
   await initSqlParser();
 });
 
-function only(sql: string): StatementFacts {
-  const a = analyze(sql);
+function only(sql: string, maxBytes?: number): StatementFacts {
+  const a = analyze(sql, maxBytes);
   if (!a.ok) throw new Error(a.message);
   expect(a.statements).toHaveLength(1);
   const [s] = a.statements;
@@ -40,6 +40,23 @@ describe('analyze: parsing', () => {
 
   it('refuses a NUL character, which would hide text from the parser', () => {
     expect(analyze("SELECT 1\0; DROP TABLE traces")).toMatchObject({ ok: false, sqlstate: '42601', message: 'the statement contains a NUL character' });
+  });
+
+  it('refuses text longer than its limit in UTF-8 bytes with 54000, unparsed and uncached', () => {
+    const tooLong = { ok: false, sqlstate: '54000', message: 'the statement is longer than 100 bytes, the most tracegate analyses (limits.maxStatementSize)' };
+    const ascii = `SELECT 1 -- ${'x'.repeat(88)}`;
+    expect(Buffer.byteLength(ascii)).toBe(100);
+    expect(analyze(ascii, 100)).toMatchObject({ ok: true });
+    expect(analyze(`${ascii}x`, 100)).toEqual(tooLong);
+    // 60 characters, 108 bytes.
+    const twoByte = `SELECT 1 -- ${'é'.repeat(48)}`;
+    expect(twoByte.length).toBeLessThan(100);
+    expect(analyze(twoByte, 100)).toEqual(tooLong);
+    // Even a syntax error: the parser never sees the text, so it never says so.
+    expect(analyze(`SELEC ${'x'.repeat(200)}`, 100)).toEqual(tooLong);
+    // Not cached: under a larger limit the same text is analysed.
+    expect(analyze(twoByte, 200)).toMatchObject({ ok: true });
+    expect(analyze('SELECT 1')).toMatchObject({ ok: true });
   });
 
   it('treats blank and comment-only text as no statements', () => {
@@ -270,14 +287,15 @@ describe('analyze: fail closed', () => {
   ];
   for (const [sql, reason] of unanalysable) {
     it(`refuses ${sql.slice(0, 80)}`, () => {
-      const s = only(sql);
+      // With no size limit: the analyser's own bounds hold wherever an operator sets it.
+      const s = only(sql, Number.POSITIVE_INFINITY);
       expect(s.kind).toBe('unanalysable');
       if (s.kind === 'unanalysable') expect(s.reason).toMatch(reason);
     });
   }
 
   it('refuses a statement too deeply nested to parse', () => {
-    expect(analyze(`SELECT ${Array.from({ length: 60_000 }, (_, i) => i).join(' + ')}`)).toEqual({
+    expect(analyze(`SELECT ${Array.from({ length: 60_000 }, (_, i) => i).join(' + ')}`, Number.POSITIVE_INFINITY)).toEqual({
       ok: false,
       sqlstate: '42601',
       message: 'the statement is nested too deeply to analyse',
