@@ -31,8 +31,10 @@ export function encodeMessage(message: ResponseMessage): EncodedEvent {
   switch (message.type) {
     case 'RowDescription':
       return JSON.stringify(['T', message.fields.map(encodeField)]);
-    case 'DataRow':
-      return `["D","${dataRowBody(message.fields).toString('base64')}"]`;
+    case 'DataRow': {
+      const body = 'body' in message ? bufferOf(message.body) : dataRowBody(message.fields);
+      return `["D","${body.toString('base64')}"]`;
+    }
     case 'CommandComplete':
       return JSON.stringify(['C', message.tag]);
     case 'EmptyQueryResponse':
@@ -59,6 +61,7 @@ export function wireSize(message: ResponseMessage): number {
       return n;
     }
     case 'DataRow': {
+      if ('body' in message) return 5 + message.body.byteLength;
       let n = 7;
       for (const v of message.fields) n += 4 + (v === null ? 0 : v.byteLength);
       return n;
@@ -81,6 +84,10 @@ export function wireSize(message: ResponseMessage): number {
 }
 
 /** A DataRow's message body: Int16 count, then per column Int32 length (-1: NULL) and bytes. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function dataRowBody(fields: readonly (Uint8Array | null)[]): Buffer {
   let size = 2;
   for (const v of fields) size += 4 + (v === null ? 0 : v.byteLength);

@@ -177,6 +177,8 @@ export interface ResponseNoticeFields {
 export type ResponseMessage =
   | { readonly type: 'RowDescription'; readonly fields: readonly ResponseField[] }
   | { readonly type: 'DataRow'; readonly fields: readonly (Uint8Array | null)[] }
+  /** A DataRow as its message body, exactly as sent (the frame after type and length). */
+  | { readonly type: 'DataRow'; readonly body: Uint8Array }
   | { readonly type: 'CommandComplete'; readonly tag: string }
   | { readonly type: 'EmptyQueryResponse' }
   | { readonly type: 'NoticeResponse'; readonly fields: ResponseNoticeFields }

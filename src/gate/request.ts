@@ -2,7 +2,7 @@
 // more statements) or one Execute. It holds the request's grant, applies masking and
 // the row/byte limits to what comes back, records the response as the client saw it,
 // and revokes the grant the moment the request completes.
-import { decodeBackend, encode, readDataRowFields, type FieldDescription } from '../../protocol/index.js';
+import { decodeBackend, encode, type FieldDescription } from '../../protocol/index.js';
 import type { ResponseRecorder } from '../audit/store.js';
 import type { GrantRegistry, GrantRevokeReason } from '../grants/grant-registry.js';
 import type { ColumnCatalog } from '../masking/catalog.js';
@@ -97,7 +97,8 @@ export class Request {
       return null;
     }
     const out = masker ? masker.maskDataRow(frame) : frame;
-    if (!this.recorder.truncated) this.recorder.add({ type: 'DataRow', fields: readDataRowFields(out) });
+    // Recorded as the body the client gets: the frame after its type byte and length.
+    if (!this.recorder.truncated) this.recorder.add({ type: 'DataRow', body: out.subarray(5) });
     return out;
   }
 

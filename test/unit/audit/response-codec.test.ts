@@ -1,7 +1,8 @@
 // The recorded response's encoding: a row is stored as the DataRow body the client got,
 // and reads back as text or bytes by the formats of the RowDescription before it.
 import { describe, expect, test } from 'vitest';
-import { encodeMessage, encodeTruncation, ResponseDecoder } from '../../../src/audit/response-codec.js';
+import { encode } from '../../../protocol/index.js';
+import { encodeMessage, encodeTruncation, ResponseDecoder, wireSize } from '../../../src/audit/response-codec.js';
 import type { ResponseField } from '../../../src/audit/store.js';
 
 const field = (name: string, format: 0 | 1): ResponseField => ({
@@ -34,6 +35,17 @@ describe('response events', () => {
       type: 'DataRow',
       values: ['é"\\\n', null, Buffer.from([0, 0, 0, 7]), Buffer.from([0xff])],
     });
+  });
+
+  test('a row given as its message body (as the relay records it) encodes like the same row given by fields', () => {
+    const fields = [Buffer.from('é"\\\n'), null, Buffer.from([0, 0, 0, 7]), Buffer.from([0xff]), Buffer.alloc(0)];
+    const frame = encode.dataRow(fields);
+    // A view into a larger buffer, as a frame inside a socket read is.
+    const inside = Buffer.concat([Buffer.from('junk'), frame, Buffer.from('more')]).subarray(4, 4 + frame.length);
+    for (const body of [frame.subarray(5), new Uint8Array(inside.buffer, inside.byteOffset + 5, inside.length - 5)]) {
+      expect(encodeMessage({ type: 'DataRow', body })).toBe(encodeMessage({ type: 'DataRow', fields }));
+      expect(wireSize({ type: 'DataRow', body })).toBe(wireSize({ type: 'DataRow', fields }));
+    }
   });
 
   test('a row with no description before it reads back as bytes', () => {
