@@ -37,7 +37,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { cpuMicros, machine, postgresCpuMicros, reapedChildrenCpuMicros } from './lib/proc.js';
+import { cpuMicros, machine, mainThreadCpuMicros, postgresCpuMicros, reapedChildrenCpuMicros } from './lib/proc.js';
 import { findPgbouncer, pgbouncerVersion, startPgbouncer } from './lib/pgbouncer.js';
 import { PGBENCH, combineRuns, runPgbench } from './lib/pgbench.js';
 import { BENCH_POLICY, ROOT, startTracegate } from './lib/tracegate.js';
@@ -158,16 +158,19 @@ let postmasterPid = null;
 async function measure(target, pid, opts) {
   const settle = () => new Promise((r) => setTimeout(r, 300));
   const cpu0 = pid ? cpuMicros(pid) : 0;
+  const main0 = pid ? mainThreadCpuMicros(pid) : 0;
   const client0 = reapedChildrenCpuMicros();
   const pg0 = postmasterPid ? postgresCpuMicros(postmasterPid) : 0;
   const r = await runPgbench(target, { script: SCRIPT, vars: { tid: TRACE_ID }, ...opts });
   const cpu = pid ? cpuMicros(pid) - cpu0 : NaN;
+  const mainCpu = pid ? mainThreadCpuMicros(pid) - main0 : NaN;
   const clientCpu = reapedChildrenCpuMicros() - client0;
   // The backends of this run exit once their clients have gone: let the postmaster reap them.
   await settle();
   const pgCpu = postmasterPid ? postgresCpuMicros(postmasterPid) - pg0 : NaN;
   const per = (us) => (r.transactions > 0 ? us / r.transactions : NaN);
   r.cpuUsPerTx = pid ? per(cpu) : NaN;
+  r.mainCpuUsPerTx = pid ? per(mainCpu) : NaN;
   r.clientCpuUsPerTx = per(clientCpu);
   r.postgresCpuUsPerTx = per(pgCpu);
   if (!r.ok) log(`  ${target.name}: ${r.problem}`);
@@ -310,6 +313,7 @@ async function fullRun() {
       const tx = r.transactions || 1;
       const sum = (k) => list.reduce((a, x) => a + (Number.isFinite(x[k]) ? x[k] * (x.transactions || 0) : 0), 0);
       r.cpuUsPerTx = pids[name] ? sum('cpuUsPerTx') / tx : NaN;
+      r.mainCpuUsPerTx = pids[name] ? sum('mainCpuUsPerTx') / tx : NaN;
       r.clientCpuUsPerTx = sum('clientCpuUsPerTx') / tx;
       r.postgresCpuUsPerTx = sum('postgresCpuUsPerTx') / tx;
       results[phase.key][name] = r;
@@ -375,6 +379,13 @@ async function fullRun() {
   );
   out.push('');
   out.push(table(rows, ['scenario', 'target', 'TPS', 'x direct', 'x pgbouncer', 'avg ms', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'proxy CPU µs/tx', 'pgbench CPU µs/tx', 'Postgres CPU µs/tx']));
+  const byThread = phases
+    .map((phase) => [phase, results[phase.key].tracegate])
+    .filter(([, r]) => r.ok && Number.isFinite(r.mainCpuUsPerTx))
+    .map(([phase, r]) => `${phase.label.split(',')[0]} ${fmt.n(r.mainCpuUsPerTx)} + ${fmt.n(r.cpuUsPerTx - r.mainCpuUsPerTx)}`);
+  if (byThread.length > 0) {
+    out.push(`tracegate CPU µs/tx, event loop + other threads (audit writer, V8's GC and compiler threads): ${byThread.join('; ')}`);
+  }
   if (results.connect) {
     out.push(
       'note -C: direct and pgbouncer clients authenticate with SCRAM (PBKDF2 in pgbench: its CPU column; pgbouncer checks proofs against the stored verifier and keeps a server pool); tracegate clients send a token, and tracegate takes an upstream session from its pool (reset with DISCARD ALL between clients).',

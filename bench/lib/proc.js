@@ -17,7 +17,16 @@ function clockTicks() {
 
 /** utime + stime of pid in microseconds (10 ms resolution at CLK_TCK 100). */
 export function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuMicros(`/proc/${pid}/stat`);
+}
+
+/** The same for pid's main thread alone (the event loop of a Node process). */
+export function mainThreadCpuMicros(pid) {
+  return statCpuMicros(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMicros(path) {
+  const stat = readFileSync(path, 'utf8');
   // The command name (field 2) may hold spaces; everything after its ')' is fixed.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);
