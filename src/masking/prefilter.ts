@@ -61,6 +61,55 @@ export interface ScanHints {
 
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
 
+/**
+ * JSON member keys the pass looks for (a column rule's jsonPaths), so that a document
+ * whose bytes hold none of a rule's keys is relayed without being decoded. A key is
+ * seen where its JSON spelling (quotes included, ASCII) ends right before a ':', after
+ * optional whitespace: every member key is. Any other spelling of a key needs a "\u"
+ * or "\/" escape, and with one of those in the bytes every key counts as seen.
+ */
+export class KeyProbe {
+  /** Bit k set: keys[k] was seen. */
+  seen = 0;
+  private readonly lastBytes: Uint8Array;
+
+  /** `keys`: each key's JSON spelling in ASCII, at most 30 of them (the bits of `seen`). */
+  constructor(readonly keys: readonly Uint8Array[]) {
+    if (keys.length > 30) throw new RangeError('KeyProbe takes at most 30 keys');
+    this.lastBytes = Uint8Array.from(keys, (k) => k[k.length - 2] as number);
+  }
+
+  reset(): void {
+    this.seen = 0;
+  }
+
+  seeAll(): void {
+    this.seen = (1 << this.keys.length) - 1;
+  }
+
+  /** The ':' at `colon` in bytes [start, end): marks the key ending before it, if any. */
+  colon(b: Uint8Array, start: number, colon: number): void {
+    let q = colon - 1;
+    while (q >= start && isJsonSpace(b[q] as number)) q--;
+    if (q <= start || b[q] !== 0x22) return;
+    const last = b[q - 1] as number;
+    const keys = this.keys;
+    for (let k = 0; k < keys.length; k++) {
+      if ((this.seen & (1 << k)) !== 0 || this.lastBytes[k] !== last) continue;
+      const key = keys[k] as Uint8Array;
+      const from = q + 1 - key.length;
+      if (from < start) continue;
+      let j = 0;
+      while (j < key.length && b[from + j] === key[j]) j++;
+      if (j === key.length) this.seen |= 1 << k;
+    }
+  }
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 const NUM = 2; // continues a number run: [0-9 .()+-]
 const NUM_START = 4; // starts one: [0-9+(]
 const CHECK = 8; // a byte with a check of its own
@@ -190,6 +239,7 @@ class PrefilterState {
     private readonly start: number,
     private readonly end: number,
     private readonly runs: NumberRun[] | undefined,
+    private readonly keys: KeyProbe | undefined,
   ) {
     this.addrEnd = start;
     this.b64End = start;
@@ -297,6 +347,7 @@ class PrefilterState {
 
   private colon(i: number): number {
     const { b, start, end } = this;
+    this.keys?.colon(b, start, i);
     if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
     // A full form's colons all sit between hex digits; most colons follow a JSON key.
     if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
@@ -326,10 +377,12 @@ const ACTION = new Uint8Array(256).map((_, c) => {
 /**
  * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
  * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
- * are ASCII, which the caller checks.
+ * are ASCII, which the caller checks. `keys`, when given, is reset and told the keys
+ * seen.
  */
-export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[]): number {
-  const st = new PrefilterState(b, start, end, runs);
+export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe): number {
+  keys?.reset();
+  const st = new PrefilterState(b, start, end, runs, keys);
   let i = start;
   while (i < end) {
     // Most bytes need nothing: a tight loop over them, the dispatch only at the others.
@@ -343,7 +396,10 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       i = st.numberRun(i);
     } else if (action === ESCAPE) {
       const e = at(b, i + 1, start, end);
-      if (e === 0x75 || e === 0x2f) return Trigger.all;
+      if (e === 0x75 || e === 0x2f) {
+        keys?.seeAll();
+        return Trigger.all;
+      }
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
       i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
     } else {
