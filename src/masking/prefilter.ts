@@ -71,12 +71,16 @@ export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
 export class KeyProbe {
   /** Bit k set: keys[k] was seen. */
   seen = 0;
-  private readonly lastBytes: Uint8Array;
+  /** Per byte, the keys whose last character before the closing quote is that byte. */
+  private readonly byLast = new Uint32Array(256);
 
   /** `keys`: each key's JSON spelling in ASCII, at most 30 of them (the bits of `seen`). */
   constructor(readonly keys: readonly Uint8Array[]) {
     if (keys.length > 30) throw new RangeError('KeyProbe takes at most 30 keys');
-    this.lastBytes = Uint8Array.from(keys, (k) => k[k.length - 2] as number);
+    keys.forEach((k, i) => {
+      const last = k[k.length - 2] as number;
+      this.byLast[last] = (this.byLast[last] as number) | (1 << i);
+    });
   }
 
   reset(): void {
@@ -92,11 +96,12 @@ export class KeyProbe {
     let q = colon - 1;
     while (q >= start && isJsonSpace(b[q] as number)) q--;
     if (q <= start || b[q] !== 0x22) return;
-    const last = b[q - 1] as number;
-    const keys = this.keys;
-    for (let k = 0; k < keys.length; k++) {
-      if ((this.seen & (1 << k)) !== 0 || this.lastBytes[k] !== last) continue;
-      const key = keys[k] as Uint8Array;
+    // Most member keys end in a byte no rule key ends in: one lookup, no comparison.
+    let candidates = (this.byLast[b[q - 1] as number] as number) & ~this.seen;
+    while (candidates !== 0) {
+      const k = 31 - Math.clz32(candidates);
+      candidates &= ~(1 << k);
+      const key = this.keys[k] as Uint8Array;
       const from = q + 1 - key.length;
       if (from < start) continue;
       let j = 0;
