@@ -1,11 +1,12 @@
 // The fast path of a json/jsonb field (a prefilter pass over its bytes that also looks
 // for the rules' keys, the document relayed undecoded when nothing can fire, hits
-// spliced in place) against the full path: the document decoded, every detector run
-// without a prefilter and the structure walked with every rule (ruleTextMask, or
-// maskJson without hints). Documents carry planted secrets in plain and escaped
-// spellings ("\u0040" for '@', "\/" in URLs, "\n" in PEM blocks), multi-byte UTF-8
-// right around them, near misses, deep nesting, and keys a rule names, spelled plainly,
-// with escapes, or not ASCII. Every format: json text, jsonb text, jsonb binary.
+// spliced in place by the quote nearest before them, or by hopping over every string)
+// against the full path: the document decoded, every detector run without a prefilter
+// and the structure walked with every rule (ruleTextMask, or maskJsonDocument untrusted).
+// Documents carry planted secrets in plain and escaped spellings ("\u0040" for '@',
+// "\/" in URLs, "\n" in PEM blocks), multi-byte UTF-8 and JSON punctuation right
+// around them, near misses, deep nesting, and keys a rule names, spelled plainly, with
+// escapes, or not ASCII. Every format: json text, jsonb text, jsonb binary.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileColumnRules, ruleTextMask } from '../../../src/masking/column-rules.js';
@@ -47,7 +48,9 @@ const SECRETS = [
   'fe80:0:0:0:0:0:0:1',
 ];
 const NEAR_MISSES = ['order 4111111111111112', 'v1.2.3', 'sk-learn-compatible-wrapper', 'user@localhost', 'DE12 product', '2025-01-01 07:24:54.161+00', '95f89eef-8172-4875-a0b3-31a25b49974e', 'a bearer token'];
-const AROUND = ['', ' ', 'é', '日本語 ', '👋', 'straße:', '\u00a0', 'x', '"', '\\', '\n'];
+// Punctuation at a string's edges makes its quotes look like the other kind ('", x'):
+// the splice must then hop over the strings instead of reading the nearest quote.
+const AROUND = ['', ' ', 'é', '日本語 ', '👋', 'straße:', '\u00a0', 'x', '"', '\\', '\n', ', ', ': ', '} ', ']', ' ,', '{', '"a": '];
 
 const text = fc
   .tuple(fc.constantFrom(...AROUND), fc.constantFrom(...SECRETS, ...NEAR_MISSES, 'plain words', ''), fc.constantFrom(...AROUND))
