@@ -91,7 +91,7 @@ export class KeyProbe {
     this.seen = (1 << this.keys.length) - 1;
   }
 
-  /** The ':' at `colon` in bytes [start, end): marks the key ending before it, if any. */
+  /** The ':' at `colon`, in a field starting at `start`: marks the key ending before it, if any. */
   colon(b: Uint8Array, start: number, colon: number): void {
     let q = colon - 1;
     while (q >= start && isJsonSpace(b[q] as number)) q--;
@@ -188,12 +188,15 @@ function vendorAt(b: Uint8Array, i: number, start: number, end: number): number 
     for (; p <= i - 4; p++) if (isAt(b, p, start, end, 'gl', false) && boundary(b, p, start, end)) return Trigger.gitlab;
     return 0;
   }
+  const ghKind = prev === 0x70 || prev === 0x6f || prev === 0x75 || prev === 0x73 || prev === 0x72; // p o u s r
+  // "sk_", "rk_", "whsec_", "github_", "gh?_": a JSON key's underscore ("prompt_tokens",
+  // "request_id") has none of their last letters before it, and stops here.
+  if (prev !== 0x6b && prev !== 0x63 && prev !== 0x62 && !ghKind) return 0;
   if (isAt(b, i - 2, start, end, 'sk', false) || isAt(b, i - 2, start, end, 'rk', false)) {
     return boundary(b, i - 2, start, end) ? Trigger.stripe : 0;
   }
   if (isAt(b, i - 5, start, end, 'whsec', false)) return boundary(b, i - 5, start, end) ? Trigger.stripe : 0;
   if (isAt(b, i - 6, start, end, 'github', false)) return boundary(b, i - 6, start, end) ? Trigger.github : 0;
-  const ghKind = prev === 0x70 || prev === 0x6f || prev === 0x75 || prev === 0x73 || prev === 0x72; // p o u s r
   return ghKind && isAt(b, i - 3, start, end, 'gh', false) && boundary(b, i - 3, start, end) ? Trigger.github : 0;
 }
 
