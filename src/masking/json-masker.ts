@@ -4,8 +4,10 @@
 //   1. The detectors scan the whole document once, with escapes decoded. No hit and no
 //      path rule: the document is returned as is, without being parsed (most rows).
 //   2. A json/jsonb value from the server without path rules, whose hits all sit inside
-//      strings or numbers: the hits are spliced in place while hopping from string to
-//      string with indexOf (spliceHits), no structure walked.
+//      strings or numbers: the hits are spliced in place, no structure walked. Whether
+//      a hit is in a string is read off the quote nearest before it and that quote's
+//      neighbours (spliceHitsLocally); when they do not tell, by hopping from string
+//      to string with indexOf from the start (spliceHits).
 //   3. Otherwise a single iterative walk (no recursion, so nesting depth cannot blow
 //      the stack; it also checks that text which merely looks like JSON is JSON)
 //      visits every token and records edits:
@@ -300,6 +302,42 @@ function isNumberChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 }
 
+/** The output of a splice: the document's text with hits replaced, left to right. */
+class Splicer {
+  private out = '';
+  private from = 0;
+
+  constructor(private readonly s: string) {}
+
+  /** A hit inside a string: its marker, which needs no escaping. */
+  inString(m: Match): void {
+    this.out += this.s.slice(this.from, m.start) + markerFor(m.kind);
+    this.from = m.end;
+  }
+
+  /**
+   * A hit between strings, where only numbers, literals and punctuation are (`next` is
+   * where the next string opens): the number it is in becomes the marker string. False
+   * when it is not in a number.
+   */
+  asNumber(m: Match, next: number): boolean {
+    const s = this.s;
+    let a = m.start;
+    while (a > this.from && isNumberChar(s.charCodeAt(a - 1))) a--;
+    let b = m.end;
+    while (b < s.length && isNumberChar(s.charCodeAt(b))) b++;
+    const c = s.charCodeAt(a);
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x2d) || b > next) return false;
+    this.out += s.slice(this.from, a) + JSON.stringify(markerFor(m.kind));
+    this.from = b;
+    return true;
+  }
+
+  done(): string {
+    return this.out + this.s.slice(this.from);
+  }
+}
+
 /**
  * The fast path for a document known to be JSON (a json/jsonb value from the server)
  * with no path rules: hop from string to string with indexOf and splice each hit in
@@ -307,8 +345,7 @@ function isNumberChar(c: number): boolean {
  * is not inside a number either; the walker then decides.
  */
 function spliceHits(s: string, matches: readonly Match[]): string | null {
-  let out = '';
-  let from = 0;
+  const out = new Splicer(s);
   let q = -1;
   let e = -1;
   for (const m of matches) {
@@ -322,22 +359,68 @@ function spliceHits(s: string, matches: readonly Match[]): string | null {
       if (e < 0) return null;
     }
     if (q < m.start && m.end <= e) {
-      out += s.slice(from, m.start) + markerFor(m.kind);
-      from = m.end;
+      out.inString(m);
       continue;
     }
-    if (m.end > q) return null;
-    // Between strings only numbers, literals and punctuation: a hit there is a number.
-    let a = m.start;
-    while (a > from && isNumberChar(s.charCodeAt(a - 1))) a--;
-    let b = m.end;
-    while (b < s.length && isNumberChar(s.charCodeAt(b))) b++;
-    const c = s.charCodeAt(a);
-    if (!((c >= 0x30 && c <= 0x39) || c === 0x2d) || b > q) return null;
-    out += s.slice(from, a) + JSON.stringify(markerFor(m.kind));
-    from = b;
+    if (m.end > q || !out.asNumber(m, q)) return null;
   }
-  return out + s.slice(from);
+  return out.done();
+}
+
+/** The unescaped quote nearest before or at h, or -1. */
+function quoteBefore(s: string, h: number): number {
+  for (let q = s.lastIndexOf('"', h); q >= 0; q = q > 0 ? s.lastIndexOf('"', q - 1) : -1) {
+    let k = q - 1;
+    while (k >= 0 && s.charCodeAt(k) === 0x5c) k--;
+    if ((q - 1 - k) % 2 === 0) return q;
+  }
+  return -1;
+}
+
+/**
+ * Whether the quote at q (a delimiter of valid JSON) opens a string, read off its
+ * neighbours: 1 opens, 0 closes, -1 cannot tell. An opening quote follows '{', '[',
+ * ':', ',' or nothing (whitespace aside); a closing quote is followed by ':', ',',
+ * '}', ']' or nothing. A quote failing one of the two is the other kind.
+ */
+function quoteOpens(s: string, q: number): number {
+  let a = q - 1;
+  while (a >= 0 && isWs(s.charCodeAt(a))) a--;
+  const before = a < 0 ? -1 : s.charCodeAt(a);
+  if (before !== -1 && before !== 0x7b && before !== 0x5b && before !== 0x3a && before !== 0x2c) return 0;
+  let c = q + 1;
+  while (c < s.length && isWs(s.charCodeAt(c))) c++;
+  const after = c >= s.length ? -1 : s.charCodeAt(c);
+  if (after !== -1 && after !== 0x3a && after !== 0x2c && after !== 0x7d && after !== 0x5d) return 1;
+  return -1;
+}
+
+/**
+ * spliceHits without hopping over every string before the hits: whether a hit is in a
+ * string is read off the quote nearest before it (quoteOpens). The same result as
+ * spliceHits, or undefined when some quote's neighbours do not tell (a string starting
+ * with ", "): spliceHits then decides.
+ */
+function spliceHitsLocally(s: string, matches: readonly Match[]): string | null | undefined {
+  const out = new Splicer(s);
+  for (const m of matches) {
+    const q = quoteBefore(s, m.start);
+    // A hit starting at a delimiter is no string's and no number's: spliceHits's null.
+    if (q === m.start) return null;
+    const opens = q < 0 ? 0 : quoteOpens(s, q);
+    if (opens < 0) return undefined;
+    if (opens === 1) {
+      const e = closingQuote(s, q);
+      if (e < 0 || m.end > e) return null;
+      out.inString(m);
+      continue;
+    }
+    // Between strings there is no backslash: the next quote opens the next string.
+    let next = s.indexOf('"', m.start);
+    if (next < 0) next = s.length;
+    if (m.end > next || !out.asNumber(m, next)) return null;
+  }
+  return out.done();
 }
 
 /**
@@ -350,7 +433,8 @@ export function maskJsonDocument(s: string, scanner: Scanner, rules: readonly Pa
   const matches = scanner.enabled && hints.triggers !== 0 ? scanner.findEscaped(s, undefined, false, hints) : [];
   if (matches.length === 0 && rules.length === 0) return s;
   if (trusted && rules.length === 0) {
-    const spliced = spliceHits(s, matches);
+    const local = spliceHitsLocally(s, matches);
+    const spliced = local === undefined ? spliceHits(s, matches) : local;
     if (spliced !== null) return spliced;
   }
   try {

@@ -61,6 +61,60 @@ export interface ScanHints {
 
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
 
+/**
+ * JSON member keys the pass looks for (a column rule's jsonPaths), so that a document
+ * whose bytes hold none of a rule's keys is relayed without being decoded. A key is
+ * seen where its JSON spelling (quotes included, ASCII) ends right before a ':', after
+ * optional whitespace: every member key is. Any other spelling of a key needs a "\u"
+ * or "\/" escape, and with one of those in the bytes every key counts as seen.
+ */
+export class KeyProbe {
+  /** Bit k set: keys[k] was seen. */
+  seen = 0;
+  /** Per byte, the keys whose last character before the closing quote is that byte. */
+  private readonly byLast = new Uint32Array(256);
+
+  /** `keys`: each key's JSON spelling in ASCII, at most 30 of them (the bits of `seen`). */
+  constructor(readonly keys: readonly Uint8Array[]) {
+    if (keys.length > 30) throw new RangeError('KeyProbe takes at most 30 keys');
+    keys.forEach((k, i) => {
+      const last = k[k.length - 2] as number;
+      this.byLast[last] = (this.byLast[last] as number) | (1 << i);
+    });
+  }
+
+  reset(): void {
+    this.seen = 0;
+  }
+
+  seeAll(): void {
+    this.seen = (1 << this.keys.length) - 1;
+  }
+
+  /** The ':' at `colon`, in a field starting at `start`: marks the key ending before it, if any. */
+  colon(b: Uint8Array, start: number, colon: number): void {
+    let q = colon - 1;
+    while (q >= start && isJsonSpace(b[q] as number)) q--;
+    if (q <= start || b[q] !== 0x22) return;
+    // Most member keys end in a byte no rule key ends in: one lookup, no comparison.
+    let candidates = (this.byLast[b[q - 1] as number] as number) & ~this.seen;
+    while (candidates !== 0) {
+      const k = 31 - Math.clz32(candidates);
+      candidates &= ~(1 << k);
+      const key = this.keys[k] as Uint8Array;
+      const from = q + 1 - key.length;
+      if (from < start) continue;
+      let j = 0;
+      while (j < key.length && b[from + j] === key[j]) j++;
+      if (j === key.length) this.seen |= 1 << k;
+    }
+  }
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 const NUM = 2; // continues a number run: [0-9 .()+-]
 const NUM_START = 4; // starts one: [0-9+(]
 const CHECK = 8; // a byte with a check of its own
@@ -134,12 +188,15 @@ function vendorAt(b: Uint8Array, i: number, start: number, end: number): number 
     for (; p <= i - 4; p++) if (isAt(b, p, start, end, 'gl', false) && boundary(b, p, start, end)) return Trigger.gitlab;
     return 0;
   }
+  const ghKind = prev === 0x70 || prev === 0x6f || prev === 0x75 || prev === 0x73 || prev === 0x72; // p o u s r
+  // "sk_", "rk_", "whsec_", "github_", "gh?_": a JSON key's underscore ("prompt_tokens",
+  // "request_id") has none of their last letters before it, and stops here.
+  if (prev !== 0x6b && prev !== 0x63 && prev !== 0x62 && !ghKind) return 0;
   if (isAt(b, i - 2, start, end, 'sk', false) || isAt(b, i - 2, start, end, 'rk', false)) {
     return boundary(b, i - 2, start, end) ? Trigger.stripe : 0;
   }
   if (isAt(b, i - 5, start, end, 'whsec', false)) return boundary(b, i - 5, start, end) ? Trigger.stripe : 0;
   if (isAt(b, i - 6, start, end, 'github', false)) return boundary(b, i - 6, start, end) ? Trigger.github : 0;
-  const ghKind = prev === 0x70 || prev === 0x6f || prev === 0x75 || prev === 0x73 || prev === 0x72; // p o u s r
   return ghKind && isAt(b, i - 3, start, end, 'gh', false) && boundary(b, i - 3, start, end) ? Trigger.github : 0;
 }
 
@@ -190,6 +247,7 @@ class PrefilterState {
     private readonly start: number,
     private readonly end: number,
     private readonly runs: NumberRun[] | undefined,
+    private readonly keys: KeyProbe | undefined,
   ) {
     this.addrEnd = start;
     this.b64End = start;
@@ -198,6 +256,7 @@ class PrefilterState {
   /** Measures the digit run starting at i; returns the index of the byte after it. */
   numberRun(i: number): number {
     const { b, start, end } = this;
+    const cls = CLASS;
     const runStart = i;
     const first = b[i] as number;
     let allDigits = 0; // every digit, as findNumberRuns counts
@@ -220,7 +279,7 @@ class PrefilterState {
     // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
     // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
     let runEnd = i + 1;
-    while (runEnd < end && (CLASS[b[runEnd] as number] as number) & NUM) runEnd++;
+    while (runEnd < end && (cls[b[runEnd] as number] as number) & NUM) runEnd++;
     if (runEnd - i < MIN_RUN_HIT) return runEnd;
     if (!firstIsDigit) i++;
     for (;;) {
@@ -240,7 +299,7 @@ class PrefilterState {
         }
       }
       const c = i < end ? (b[i] as number) : 0;
-      if (!((CLASS[c] as number) & NUM)) break;
+      if (!((cls[c] as number) & NUM)) break;
       if (c === 0x2e) dots++;
       else if (c === 0x2b) plus = true;
       i++;
@@ -262,10 +321,11 @@ class PrefilterState {
     if (c >= 0x41 && c <= 0x5a) {
       this.t |= upperAt(b, i, start, end);
       if (i >= this.b64End) {
+        const cls = CLASS;
         let p = i;
-        while (p > start && (CLASS[b[p - 1] as number] as number) & B64) p--;
+        while (p > start && (cls[b[p - 1] as number] as number) & B64) p--;
         let q = i + 1;
-        while (q < end && (CLASS[b[q] as number] as number) & B64) q++;
+        while (q < end && (cls[b[q] as number] as number) & B64) q++;
         // The secret detector also needs its hint word shortly before the run.
         if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) this.t |= Trigger.awsSecret;
         this.b64End = q;
@@ -297,6 +357,7 @@ class PrefilterState {
 
   private colon(i: number): number {
     const { b, start, end } = this;
+    this.keys?.colon(b, start, i);
     if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
     // A full form's colons all sit between hex digits; most colons follow a JSON key.
     if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
@@ -326,24 +387,32 @@ const ACTION = new Uint8Array(256).map((_, c) => {
 /**
  * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
  * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
- * are ASCII, which the caller checks.
+ * are ASCII, which the caller checks. `keys`, when given, is reset and told the keys
+ * seen.
  */
-export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[]): number {
-  const st = new PrefilterState(b, start, end, runs);
+export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe): number {
+  keys?.reset();
+  const st = new PrefilterState(b, start, end, runs, keys);
+  // The table in a local: TurboFan then keeps it in a register through the loop (a
+  // module constant is reloaded per byte), about 15% of the loop's time.
+  const actions = ACTION;
   let i = start;
   while (i < end) {
     // Most bytes need nothing: a tight loop over them, the dispatch only at the others.
-    if (ACTION[b[i] as number] === SKIP) {
+    if (actions[b[i] as number] === SKIP) {
       i++;
-      while (i < end && ACTION[b[i] as number] === SKIP) i++;
+      while (i < end && actions[b[i] as number] === SKIP) i++;
       if (i >= end) break;
     }
-    const action = ACTION[b[i] as number] as number;
+    const action = actions[b[i] as number] as number;
     if (action === RUN) {
       i = st.numberRun(i);
     } else if (action === ESCAPE) {
       const e = at(b, i + 1, start, end);
-      if (e === 0x75 || e === 0x2f) return Trigger.all;
+      if (e === 0x75 || e === 0x2f) {
+        keys?.seeAll();
+        return Trigger.all;
+      }
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
       i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
     } else {

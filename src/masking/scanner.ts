@@ -12,10 +12,11 @@
 // JSON documents are scanned that way only; plain text is scanned as written too, since
 // there a backslash may be just a character.
 import { findNumberRuns, type NumberRun } from './detectors/number-runs.js';
+import { findPrivateKeyBlocks } from './detectors/private-key.js';
 import { DETECTOR_PRIORITY, TRIGGER_OF } from './detectors/registry.js';
 import { unescapeJsonText } from './json-unescape.js';
 import { SCAN_ALL, type ScanHints } from './prefilter.js';
-import { markerFor, type Detector, type Match, type ScanContext } from './types.js';
+import { markerFor, type Detector, type Match, type ScanContext, type TextRange } from './types.js';
 
 function byPosition(a: Match, b: Match): number {
   return a.start - b.start || b.end - a.end || DETECTOR_PRIORITY[a.kind] - DETECTOR_PRIORITY[b.kind];
@@ -83,6 +84,8 @@ function blankEscapes(s: string, bs: number): string {
 }
 
 class ScanState implements ScanContext {
+  private blocks: readonly TextRange[] | null = null;
+
   constructor(
     private readonly s: string,
     readonly hint: string | undefined,
@@ -92,6 +95,11 @@ class ScanState implements ScanContext {
   numberRuns(): readonly NumberRun[] {
     this.runs ??= findNumberRuns(this.s);
     return this.runs;
+  }
+
+  privateKeyBlocks(): readonly TextRange[] {
+    this.blocks ??= findPrivateKeyBlocks(this.s);
+    return this.blocks;
   }
 }
 

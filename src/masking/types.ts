@@ -64,6 +64,16 @@ export interface ScanContext {
   readonly hint: string | undefined;
   /** Digit runs of the scanned string (detectors/number-runs.ts), computed on first use. */
   numberRuns(): readonly NumberRun[];
+  /**
+   * PEM private key blocks of the scanned string (detectors/private-key.ts), computed on
+   * first use: the generic and the GCP detector both need them.
+   */
+  privateKeyBlocks(): readonly TextRange[];
+}
+
+export interface TextRange {
+  start: number;
+  end: number;
 }
 
 export interface Detector {

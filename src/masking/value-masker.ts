@@ -12,7 +12,7 @@ import { int8Text, numericText } from './binary-scalars.js';
 import { maskJsonDocument, type PathRule } from './json-masker.js';
 import { ARRAY_ELEMENT, Oid, valueKind } from './pg-types.js';
 import type { NumberRun } from './detectors/number-runs.js';
-import { hintTriggers, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
+import { hintTriggers, KeyProbe, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
 import { maskRecordText } from './record-text.js';
 import type { Scanner } from './scanner.js';
 
@@ -33,6 +33,8 @@ interface RuleKeys {
   readonly lastChars: readonly number[];
   /** Per rule, the indexes into `keys` of the keys its path names. */
   readonly rules: readonly (readonly number[])[];
+  /** The keys as bytes, for a prefilter pass to look for; null when one is not ASCII. */
+  readonly bytes: readonly Uint8Array[] | null;
 }
 
 /** Null when a rule names no key ($, $[0], $.*), or too many keys: a document is then always walked. */
@@ -51,7 +53,16 @@ function ruleKeys(rules: readonly PathRule[]): RuleKeys | null {
     out.push(idx);
   }
   // pathsCannotMatch keeps the keys seen in the bits of an int.
-  return keys.length > 30 ? null : { keys, lastChars: keys.map((k) => k.charCodeAt(k.length - 2)), rules: out };
+  if (keys.length > 30) return null;
+  // JSON.stringify leaves non-ASCII as it is: such a key is looked for in the decoded text.
+  const ascii = keys.every((k) => Buffer.byteLength(k, 'utf8') === k.length);
+  return { keys, lastChars: keys.map((k) => k.charCodeAt(k.length - 2)), rules: out, bytes: ascii ? keys.map((k) => Buffer.from(k, 'latin1')) : null };
+}
+
+/** True when every rule misses one of its keys, given the keys seen (bit k: keys[k]). */
+function rulesMissKeys(rk: RuleKeys, seen: number): boolean {
+  for (const rule of rk.rules) if (rule.every((k) => (seen & (1 << k)) !== 0)) return false;
+  return true;
 }
 
 /**
@@ -83,8 +94,7 @@ function pathsCannotMatch(rk: RuleKeys, s: string): boolean {
       }
     }
   }
-  for (const rule of rk.rules) if (rule.every((k) => (seen & (1 << k)) !== 0)) return false;
-  return true;
+  return rulesMissKeys(rk, seen);
 }
 
 function isJsonSpace(c: number): boolean {
@@ -165,11 +175,12 @@ export class ValueMasker {
   /**
    * Decodes a field after a prefilter pass over its bytes, limited to the enabled
    * detectors; null when no detector can fire, and the field need not be decoded at all.
-   * `hintBits`: hintTriggers of the column's name, computed once per column.
+   * `hintBits`: hintTriggers of the column's name, computed once per column. `keys`
+   * is told the JSON keys seen, even when the result is null.
    */
-  private prefiltered(buf: Buffer, start: number, end: number, hintBits: number): { text: string; hints: ScanHints } | null {
+  private prefiltered(buf: Buffer, start: number, end: number, hintBits: number, keys?: KeyProbe): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
-    const triggers = (prefilter(buf, start, end, runs) | hintBits) & this.scanner.triggers;
+    const triggers = (prefilter(buf, start, end, runs, keys) | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
     const text = utf8(buf, start, end);
     // The prefilter's run offsets are byte offsets: string positions only for ASCII.
@@ -270,11 +281,15 @@ export class ValueMasker {
   /**
    * A json/jsonb field masked by the detectors and column-rule `rules`; `notJson` masks
    * a value that does not parse. The bytes are prefiltered; rules none of which can
-   * match this document (pathsCannotMatch) are left out, so a document without hits is
-   * relayed without being decoded.
+   * match this document (a KeyProbe in the prefilter pass, or pathsCannotMatch on the
+   * text when a key is not ASCII) are left out, so a document without hits is relayed
+   * without being decoded.
    */
   jsonPathsField(rules: readonly PathRule[], binaryJsonb: boolean, notJson: (text: string) => string | null): FieldMask {
     const keys = rules.length === 0 ? null : ruleKeys(rules);
+    // Reset by each prefilter pass and read right after it: one per column serves every
+    // row, since a field is masked synchronously from start to end.
+    const probe = keys?.bytes ? new KeyProbe(keys.bytes) : undefined;
     return (buf, start, end) => {
       let from = start;
       if (binaryJsonb) {
@@ -282,9 +297,12 @@ export class ValueMasker {
         if (end - start < 1 || buf[start] !== JSONB_VERSION) return null;
         from++;
       }
-      let p = this.prefiltered(buf, from, end, 0);
+      let p = this.prefiltered(buf, from, end, 0, probe);
       let live = rules;
-      if (rules.length > 0) {
+      if (keys !== null && probe !== undefined) {
+        if (rulesMissKeys(keys, probe.seen)) live = EMPTY;
+        else p ??= { text: utf8(buf, from, end), hints: NO_HINTS };
+      } else if (rules.length > 0) {
         const text = p === null ? utf8(buf, from, end) : p.text;
         if (keys !== null && pathsCannotMatch(keys, text)) live = EMPTY;
         else p ??= { text, hints: NO_HINTS };

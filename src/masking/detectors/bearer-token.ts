@@ -6,13 +6,18 @@
 // "Bearer" (no header) a credential must look random (a digit, mixed case, or 32+
 // characters).
 import type { Detector, Match, ScanContext } from '../types.js';
-import { eachMatch, isDigit, isLower, isUpper } from './chars.js';
+import { isDigit, isLower, isUpper } from './chars.js';
 
 const TOKEN = '[A-Za-z0-9\\-._~+/]+=*';
 const SCHEMES = 'bearer|basic|token|digest|negotiate|apikey|api-key|dpop';
-const PROBE = /bearer|authorization/i;
-const BEARER = new RegExp(`\\bbearer\\s+(${TOKEN})`, 'gi');
-const HEADER = new RegExp(`\\b(?:proxy-)?authorization["']?\\s*[:=]\\s*["']?(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'gi');
+// One pass finds every "bearer" and "authorization" (the words cannot overlap); the
+// patterns are then tried right there, sticky, instead of each scanning the whole text.
+// The header pattern is tried at "authorization" itself: a "proxy-" before it would
+// start the match earlier but end it in the same place, and the credential is what
+// ends a match.
+const WORDS = /bearer|authorization/gi;
+const BEARER = new RegExp(`\\bbearer\\s+(${TOKEN})`, 'iy');
+const HEADER = new RegExp(`\\bauthorization["']?\\s*[:=]\\s*["']?(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'iy');
 const VALUE = new RegExp(`^\\s*(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'i');
 const AUTH_KEY = /^(?:proxy-)?authorization$/i;
 
@@ -47,10 +52,27 @@ export const bearerTokenDetector: Detector = {
       const m = VALUE.exec(s);
       if (m) push(out, m, m[2] ?? '', true);
     }
-    if (!PROBE.test(s)) return;
     // "Bearer x" in prose is a cue only when x looks random; "Authorization:" (a header,
-    // a JSON key) names what follows as a credential.
-    eachMatch(BEARER, s, (m) => push(out, m, m[1] ?? '', false));
-    eachMatch(HEADER, s, (m) => push(out, m, m[2] ?? '', true));
+    // a JSON key) names what follows as a credential. Each pattern resumes after its
+    // last match, as a global regex would: a word inside a match starts none.
+    let bearerFrom = 0;
+    let headerFrom = 0;
+    WORDS.lastIndex = 0;
+    for (let w = WORDS.exec(s); w !== null; w = WORDS.exec(s)) {
+      const at = w.index;
+      const bearer = w[0].length === 6;
+      if (at < (bearer ? bearerFrom : headerFrom)) continue;
+      const re = bearer ? BEARER : HEADER;
+      re.lastIndex = at;
+      const m = re.exec(s);
+      if (m === null) continue;
+      if (bearer) {
+        push(out, m, m[1] ?? '', false);
+        bearerFrom = at + m[0].length;
+      } else {
+        push(out, m, m[2] ?? '', true);
+        headerFrom = at + m[0].length;
+      }
+    }
   },
 };

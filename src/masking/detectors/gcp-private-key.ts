@@ -4,7 +4,6 @@
 // private-key detector's; this one names the hit for what it is.
 import type { Detector, Match, ScanContext } from '../types.js';
 import { eachMatch, isHex } from './chars.js';
-import { findPrivateKeyBlocks } from './private-key.js';
 
 const KEY_BEFORE = /private_key["']?\s*[:=]\s*["']?\s*$/;
 const KEY_ID = /private_key_id["']?\s*[:=]\s*["']?([0-9a-f]{40})(?![0-9A-Za-z])/g;
@@ -21,7 +20,7 @@ export const gcpPrivateKeyDetector: Detector = {
     const hint = ctx.hint;
     if (hint === 'private_key_id' && isHex40(s)) out.push({ start: 0, end: 40, kind: 'gcp-private-key' });
     // A service-account file always carries its PEM; without one there is nothing here.
-    const blocks = findPrivateKeyBlocks(s);
+    const blocks = ctx.privateKeyBlocks();
     if (blocks.length === 0) return;
     for (const b of blocks) {
       const before = s.slice(Math.max(0, b.start - 40), b.start);

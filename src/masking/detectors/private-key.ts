@@ -3,7 +3,7 @@
 // "\n" of a JSON or log dump, and legacy encryption headers ("Proc-Type: 4,ENCRYPTED").
 // A block cut off before its END line (truncated logs) is masked up to where the key
 // text stops: a partial key is still key material.
-import type { Detector, Match } from '../types.js';
+import type { Detector, Match, ScanContext } from '../types.js';
 import { eachMatch, indexEndingIn, isAlnum } from './chars.js';
 
 const BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
@@ -65,7 +65,7 @@ export function findPrivateKeyBlocks(s: string): Array<{ start: number; end: num
 
 export const privateKeyDetector: Detector = {
   kind: 'private-key',
-  scan(s: string, out: Match[]): void {
-    for (const b of findPrivateKeyBlocks(s)) out.push({ start: b.start, end: b.end, kind: 'private-key' });
+  scan(_s: string, out: Match[], ctx: ScanContext): void {
+    for (const b of ctx.privateKeyBlocks()) out.push({ start: b.start, end: b.end, kind: 'private-key' });
   },
 };
