@@ -83,11 +83,15 @@ export function wireSize(message: ResponseMessage): number {
   }
 }
 
-/** A DataRow's message body: Int16 count, then per column Int32 length (-1: NULL) and bytes. */
 function bufferOf(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * A DataRow's message body: Int16 count, then per column Int32 length (-1: NULL) and
+ * bytes. protocol/'s encode.dataRow builds the same as a frame, but src/audit imports
+ * nothing outside itself (the SIGKILL test runs it alone in a child process).
+ */
 function dataRowBody(fields: readonly (Uint8Array | null)[]): Buffer {
   let size = 2;
   for (const v of fields) size += 4 + (v === null ? 0 : v.byteLength);
