@@ -26,11 +26,21 @@ import type {
 /** One event's JSON text. */
 export type EncodedEvent = string;
 
+// A session running one query again and again hands over the same frozen fields each
+// time (the relay reuses them while the RowDescription's bytes repeat): encoded once.
+const encodedFields = new WeakMap<readonly ResponseField[], EncodedEvent>();
+
 /** Encodes one message as the JSON text of its event. */
 export function encodeMessage(message: ResponseMessage): EncodedEvent {
   switch (message.type) {
-    case 'RowDescription':
-      return JSON.stringify(['T', message.fields.map(encodeField)]);
+    case 'RowDescription': {
+      const known = encodedFields.get(message.fields);
+      if (known !== undefined) return known;
+      const encoded = JSON.stringify(['T', message.fields.map(encodeField)]);
+      // Only what cannot change under the key is kept.
+      if (Object.isFrozen(message.fields) && message.fields.every((f) => Object.isFrozen(f))) encodedFields.set(message.fields, encoded);
+      return encoded;
+    }
     case 'DataRow': {
       const body = 'body' in message ? bufferOf(message.body) : dataRowBody(message.fields);
       return `["D","${body.toString('base64')}"]`;

@@ -40,6 +40,7 @@ import type { QueryFn, TraceFacts, TraceTableColumns } from '../upstream/lookups
 /** The decisions a request may be admitted under (a denial only in monitor mode). */
 type Admissible = Exclude<Decision, { outcome: 'lookup' }>;
 import { paramsAsText } from './bind-params.js';
+import { ResultPlans } from './result-plans.js';
 import { Request, type Limits } from './request.js';
 
 /** The part of the approval service the gate uses (ApprovalBroker fits). */
@@ -115,6 +116,7 @@ class PolicyGate implements StatementGate {
   private credentialReadClaimed = false;
   /** Monitor mode never relaxes a credential session: its credential is its whole authority. */
   private readonly enforcing: boolean;
+  private readonly plans: ResultPlans;
 
   constructor(
     private readonly deps: GateDeps,
@@ -122,6 +124,7 @@ class PolicyGate implements StatementGate {
     private readonly controls: SessionControls,
   ) {
     this.enforcing = deps.mode === 'enforce' || info.identity.credential !== undefined;
+    this.plans = new ResultPlans(deps.catalog, deps.catalogQuery);
   }
 
   async query(sql: string): Promise<Execution[]> {
@@ -295,8 +298,7 @@ class PolicyGate implements StatementGate {
     request = new Request(
       {
         masker: this.deps.masker(),
-        catalog: this.deps.catalog,
-        catalogQuery: this.deps.catalogQuery,
+        plans: this.plans,
         grants: this.deps.grants,
         controls: this.controls,
         now: this.deps.now,

@@ -5,11 +5,10 @@
 import { decodeBackend, encode, type FieldDescription } from '../../protocol/index.js';
 import type { ResponseRecorder } from '../audit/store.js';
 import type { GrantRegistry, GrantRevokeReason } from '../grants/grant-registry.js';
-import type { ColumnCatalog } from '../masking/catalog.js';
 import type { Masker, ResultMasker } from '../masking/masker.js';
-import type { QueryFn } from '../upstream/lookups.js';
 import type { Execution, Outcome, SessionControls } from '../session/statement-gate.js';
 import type { StatementFacts } from '../sql/facts.js';
+import type { ResultPlans } from './result-plans.js';
 
 export interface Limits {
   readonly maxRows: number;
@@ -18,8 +17,8 @@ export interface Limits {
 
 export interface RequestDeps {
   readonly masker: Masker;
-  readonly catalog: ColumnCatalog;
-  readonly catalogQuery: QueryFn;
+  /** The session's masking plans, through the shared column catalog. */
+  readonly plans: ResultPlans;
   readonly grants: GrantRegistry;
   readonly controls: SessionControls;
   readonly now: () => number;
@@ -76,14 +75,7 @@ export class Request {
     if (!fields) return null;
     this.recorder.add({ type: 'RowDescription', fields });
     if (this.maskingExempt) return null;
-    const plan = (): ResultMasker | null =>
-      this.deps.masker.planResult(fields, (oid, col) => this.deps.catalog.columnOf(oid, col), {
-        exempt: false,
-        rowTypeOf: (typeOid) => this.deps.catalog.rowTypeOf(typeOid),
-      });
-    const missing = this.deps.catalog.missing(fields);
-    if (missing.length === 0) return plan();
-    return this.deps.catalog.load(missing, this.deps.catalogQuery).then(plan);
+    return this.deps.plans.plan(fields, this.deps.masker);
   }
 
   /** @internal */ row(frame: Buffer, masker: ResultMasker | null): Buffer | null {

@@ -73,6 +73,12 @@ export class ColumnCatalog {
   private relations = new Map<number, Relation | null>();
   /** Row type OID (or array-of-row-type OID) to its table's columns; null: not a row type. */
   private rowTypes = new Map<number, RowTypeRef | null>();
+  private changes = 0;
+
+  /** Moves on whenever an answer may have changed (a load or an invalidate): what was derived from older answers is stale. */
+  get generation(): number {
+    return this.changes;
+  }
 
   /** OIDs among `fields` (table OIDs and type OIDs) to load before the result is planned. */
   missing(fields: readonly FieldOrigin[]): number[] {
@@ -121,6 +127,7 @@ export class ColumnCatalog {
       if (!this.relations.has(oid)) this.relations.set(oid, null);
       if (!this.rowTypes.has(oid)) this.rowTypes.set(oid, null);
     }
+    this.changes++;
   }
 
   columnOf(tableOid: number, columnNumber: number): ColumnRef | undefined {
@@ -138,5 +145,6 @@ export class ColumnCatalog {
   invalidate(): void {
     this.relations = new Map();
     this.rowTypes = new Map();
+    this.changes++;
   }
 }

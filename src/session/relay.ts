@@ -95,6 +95,10 @@ export class Relay {
   private upstreamRuns = false;
   // Nesting depth of pumps writing to the client: the outermost one flushes.
   private clientWriters = 0;
+  // The last RowDescription's bytes and its decoded fields. While a client runs the same
+  // query again, the same frozen fields come back, so what is derived from them (the
+  // masking plan, the recorded event) is derived once, not per statement.
+  private lastRowDescription: { readonly raw: Buffer; readonly fields: readonly FieldDescription[] } | null = null;
 
   constructor(
     private readonly client: net.Socket,
@@ -471,6 +475,17 @@ export class Relay {
     }
   }
 
+  private rowDescriptionFields(frame: BackendFrame): readonly FieldDescription[] {
+    const last = this.lastRowDescription;
+    if (last && last.raw.equals(frame.raw)) return last.fields;
+    const msg = decodeBackend(frame);
+    if (msg.type !== 'RowDescription') throw new UpstreamProtocolError('bad RowDescription');
+    const fields = Object.freeze(msg.fields.map((f) => Object.freeze(f)));
+    // A copy: the frame may be a view of a read buffer that is reused.
+    this.lastRowDescription = { raw: Buffer.from(frame.raw), fields };
+    return fields;
+  }
+
   private handleUpstream(frame: BackendFrame): Promise<void> | undefined {
     const head = this.queue.peek();
     if (head?.kind === 'execute' && !head.described) {
@@ -489,7 +504,7 @@ export class Relay {
       }
       case BackendCode.RowDescription:
       case BackendCode.NoData: {
-        const fields = frame.code === BackendCode.RowDescription ? rowDescriptionFields(frame) : null;
+        const fields = frame.code === BackendCode.RowDescription ? this.rowDescriptionFields(frame) : null;
         if (head?.kind === 'describe') {
           this.queue.shift();
           head.target.fields = fields;
@@ -727,12 +742,6 @@ function currentExecution(head: Pending | undefined): Execution | undefined {
   return undefined;
 }
 
-function rowDescriptionFields(frame: BackendFrame): FieldDescription[] {
-  const msg = decodeBackend(frame);
-  if (msg.type !== 'RowDescription') throw new UpstreamProtocolError('bad RowDescription');
-  return msg.fields;
-}
-
 function commandTag(frame: BackendFrame): string {
   const msg = decodeBackend(frame);
   return msg.type === 'CommandComplete' ? msg.tag : '';
@@ -741,6 +750,8 @@ function commandTag(frame: BackendFrame): string {
 interface StatementState extends PreparedStatement, Describable {
   /** As declared in Parse, until a Describe of the statement reports the server's. */
   paramTypes: readonly number[];
+  /** The last portal's fields with its Bind's result formats: reused while they repeat. */
+  bound?: { readonly source: readonly FieldDescription[]; readonly formats: readonly number[]; readonly fields: readonly FieldDescription[] };
 }
 
 interface PortalState extends BoundPortal, Describable {
@@ -761,10 +772,21 @@ function forget<T>(map: Map<string, T>, name: string, entry: T): void {
  */
 function fieldsOf(portal: PortalState): readonly FieldDescription[] | null {
   if (portal.fields !== undefined) return portal.fields;
-  const fields = portal.statement.fields;
+  const statement = portal.statement;
+  const fields = statement.fields;
   if (!fields) return null;
   const formats = portal.resultFormats;
-  return fields.map((f, i) => ({ ...f, format: (formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? 1 : 0 }));
+  const last = statement.bound;
+  if (last && last.source === fields && sameNumbers(last.formats, formats)) return last.fields;
+  const bound = Object.freeze(fields.map((f, i) => Object.freeze({ ...f, format: (formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? (1 as const) : (0 as const) })));
+  statement.bound = { source: fields, formats, fields: bound };
+  return bound;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function describePortal(name: string): Buffer {

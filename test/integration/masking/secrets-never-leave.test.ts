@@ -100,6 +100,30 @@ describe('planted secrets never reach the agent', () => {
   });
 });
 
+describe('a session that repeats result shapes', () => {
+  // The proxy plans masking once per result shape and session: look-alike shapes (same
+  // name, type and table, another column) must each keep their own columns' masking,
+  // through portal descriptions (node-postgres) and statement descriptions (postgres.js).
+  test('alternating look-alike shapes: each row is masked by its own columns', async () => {
+    const reviewer = await proxy.connect(await getToken('reviewer'));
+    const real = String((await reviewer.query('SELECT user_email FROM traces WHERE trace_id = $1', [TRACE])).rows[0].user_email);
+    expect(real).toContain('@');
+    const email = 'SELECT user_email AS v FROM traces WHERE trace_id = $1';
+    const id = 'SELECT trace_id AS v FROM traces WHERE trace_id = $1';
+    const client = await proxy.connect(agent);
+    const pjs = postgres({ host: '127.0.0.1', port: proxy.port, user: 'agent-a', database: 'traces', password: agent, max: 1, onnotice: () => undefined });
+    try {
+      for (const sql of [email, email, id, id, email, id, email]) {
+        const viaPg: unknown = (await client.query(sql, [TRACE])).rows[0].v;
+        const viaPjs: unknown = (await pjs.unsafe(sql, [TRACE], { prepare: true }))[0]?.v;
+        for (const v of [viaPg, viaPjs]) expect(v).toBe(sql === email ? `****${real.slice(-4)}` : TRACE);
+      }
+    } finally {
+      await pjs.end();
+    }
+  });
+});
+
 describe('exemption', () => {
   test('a security reviewer (masking-exempt rule) sees the real values', async () => {
     const client = await proxy.connect(await getToken('reviewer'));

@@ -80,4 +80,20 @@ describe('response events', () => {
     expect(decoder.decode(JSON.parse(encodeMessage({ type: 'ErrorResponse', fields: notice })))).toEqual({ type: 'ErrorResponse', fields: notice });
     expect(decoder.decode(JSON.parse(encodeTruncation(1024)))).toEqual({ type: 'Truncated', capBytes: 1024 });
   });
+
+  test('a description is encoded once while its frozen fields repeat, and afresh when they can change', () => {
+    const frozen = Object.freeze([Object.freeze(field('a', 0)), Object.freeze(field('b', 1))]);
+    const first = encodeMessage({ type: 'RowDescription', fields: frozen });
+    expect(encodeMessage({ type: 'RowDescription', fields: frozen })).toBe(first);
+    expect(JSON.parse(first)[1].map((f: { name: string }) => f.name)).toEqual(['a', 'b']);
+    // Fields that may be changed under the same array are never served from memory.
+    const open = [field('a', 0), field('b', 1)];
+    encodeMessage({ type: 'RowDescription', fields: open });
+    open[0] = field('renamed', 0);
+    expect(JSON.parse(encodeMessage({ type: 'RowDescription', fields: open }))[1][0].name).toBe('renamed');
+    const shallow = Object.freeze([field('a', 0)]);
+    encodeMessage({ type: 'RowDescription', fields: shallow });
+    (shallow[0] as { name: string }).name = 'renamed';
+    expect(JSON.parse(encodeMessage({ type: 'RowDescription', fields: shallow }))[1][0].name).toBe('renamed');
+  });
 });
