@@ -78,8 +78,16 @@ export class PgListener {
         }
       }
     });
-    await client.connect();
-    for (const name of this.handlers.keys()) await client.query(`LISTEN ${name}`);
+    try {
+      await client.connect();
+      for (const name of this.handlers.keys()) await client.query(`LISTEN ${name}`);
+    } catch (err) {
+      // Not this.client yet, so lost() ignores it: end it here, or each failed attempt
+      // would leave a connection behind.
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     if (this.closed) {
       await client.end().catch(() => undefined);
       return;
