@@ -142,6 +142,8 @@ export class UpstreamPool {
     // For the connection's whole life, so that a socket error between owners (after a
     // lease, before the relay listens; idle) cannot go unhandled and end the process.
     // Each owner has its own listener for what an error means to it; the close follows.
+    // It captures the socket alone: capturing `connection` would keep the login's
+    // ParameterStatus Map alive beside the copy below, for the connection's whole life.
     const socket = connection.socket;
     socket.on('error', () => socket.destroy());
     // The reset updates the parameters the server reports, for the next client's login.
