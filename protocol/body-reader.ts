@@ -18,6 +18,13 @@ export class BodyReader {
     return this;
   }
 
+  /** Drops the reference to the last body, which would otherwise outlive its message. */
+  release(): void {
+    this.buf = EMPTY;
+    this.pos = 0;
+    this.end = 0;
+  }
+
   get remaining(): number {
     return this.end - this.pos;
   }

@@ -105,6 +105,7 @@ export class FrontendReader {
     }
     const raw = q.take(len);
     const message = decodeStartupPacket(this.body.reset(raw, 0, len));
+    this.body.release();
     if (message.type === 'StartupMessage') this.currentPhase = 'typed';
     return { message, raw };
   }
@@ -128,6 +129,10 @@ export class FrontendReader {
       return null;
     }
     const raw = q.take(total);
-    return { message: decodeTypedMessage(code, this.body.reset(raw, 5, total)), raw };
+    const message = decodeTypedMessage(code, this.body.reset(raw, 5, total));
+    // An idle session would otherwise hold its last message's bytes (after login, the
+    // PasswordMessage with the client's token) for as long as it stays connected.
+    this.body.release();
+    return { message, raw };
   }
 }

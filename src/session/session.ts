@@ -64,7 +64,7 @@ export interface LiveSession {
 
 export async function runSession(socket: net.Socket, deps: SessionDeps): Promise<void> {
   const clientAddress = socket.remoteAddress ?? 'unknown';
-  const log = contextLog(deps.log, { client: clientAddress });
+  const log = new SessionLog(deps.log, { client: clientAddress });
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
   // The deadline covers the whole login, however the client paces its bytes; a login
@@ -134,7 +134,7 @@ function start(
   log: SessionLog,
   release: () => void,
 ): void {
-  const slog = contextLog(deps.log, { ...log.context, session: info.id, subject: info.identity.subject });
+  const slog = new SessionLog(deps.log, { ...log.context, session: info.id, subject: info.identity.subject });
   const client = result.socket;
   const cancel = (): Promise<void> => upstream.cancel().catch((err: unknown) => slog.warn({ err: String(err) }, 'upstream cancel failed'));
   let relay: Relay | undefined;
@@ -203,21 +203,25 @@ function refuse(socket: net.Socket, err: unknown, log: SessionLog): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-interface SessionLog {
-  readonly context: Readonly<Record<string, unknown>>;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
-
 // A pino child logger serialises (and our log.ts scrubs) its bindings when it is made,
 // once or twice per connection even when nothing is logged: measurable under
 // connection churn. The context goes into each line instead, only when one is written.
-function contextLog(log: Logger, context: Readonly<Record<string, unknown>>): SessionLog {
-  return {
-    context,
-    info: (fields, message) => log.info({ ...context, ...fields }, message),
-    warn: (fields, message) => log.warn({ ...context, ...fields }, message),
-    error: (fields, message) => log.error({ ...context, ...fields }, message),
-  };
+// A class, not an object of closures: an idle session keeps two of these.
+class SessionLog {
+  constructor(
+    private readonly log: Logger,
+    readonly context: Readonly<Record<string, unknown>>,
+  ) {}
+
+  info(fields: object, message: string): void {
+    this.log.info({ ...this.context, ...fields }, message);
+  }
+
+  warn(fields: object, message: string): void {
+    this.log.warn({ ...this.context, ...fields }, message);
+  }
+
+  error(fields: object, message: string): void {
+    this.log.error({ ...this.context, ...fields }, message);
+  }
 }

@@ -142,7 +142,10 @@ export class UpstreamPool {
     // For the connection's whole life, so that a socket error between owners (after a
     // lease, before the relay listens; idle) cannot go unhandled and end the process.
     // Each owner has its own listener for what an error means to it; the close follows.
-    connection.socket.on('error', () => connection.socket.destroy());
+    // It captures the socket alone: capturing `connection` would keep the login's
+    // ParameterStatus Map alive beside the copy below, for the connection's whole life.
+    const socket = connection.socket;
+    socket.on('error', () => socket.destroy());
     // The reset updates the parameters the server reports, for the next client's login.
     const reported = new Map(connection.parameters);
     return this.lease(
@@ -173,7 +176,9 @@ export class UpstreamPool {
 
   private lease(member: Member, reused: boolean): UpstreamLease {
     const socket = member.connection.socket;
-    const own = new Map(EVENTS.map((e) => [e, new Set(socket.listeners(e))]));
+    // The listeners the connection had when leased, per EVENTS entry: a few at most, so
+    // plain arrays (a Map of Sets was about 1 KB per session, held for its whole life).
+    const own = EVENTS.map((e) => socket.listeners(e));
     let released = false;
     let cancelled = false;
     return {
@@ -188,10 +193,10 @@ export class UpstreamPool {
       release: (settled) => {
         if (released) return;
         released = true;
-        for (const event of EVENTS) {
-          const keep = own.get(event);
-          for (const listener of socket.listeners(event)) if (!keep?.has(listener)) socket.off(event, listener as (...args: unknown[]) => void);
-        }
+        EVENTS.forEach((event, i) => {
+          const keep = own[i] ?? [];
+          for (const listener of socket.listeners(event)) if (!keep.includes(listener)) socket.off(event, listener as (...args: unknown[]) => void);
+        });
         if (settled === null) return this.discard(member, 'unsettled', false);
         if (cancelled) return this.discard(member, 'cancelled', false);
         const unusable = this.unusable(member, this.target.credential.current().version);
