@@ -28,6 +28,7 @@
 // Column and key hints (an "authorization" column) are added by the caller.
 // Escapes: the scanner reads "\n", "\"", "\\" ... as two spaces, so here their letter is
 // skipped and separates runs too; "\u" and "\/" stand for any character: every bit.
+import { IBAN_LENGTHS } from './detectors/iban.js';
 import type { NumberRun } from './detectors/number-runs.js';
 
 export const Trigger = {
@@ -57,6 +58,8 @@ export interface ScanHints {
   readonly triggers: number;
   /** Qualifying digit runs as UTF-16 ranges, or null when the scanner must find them. */
   readonly runs: readonly NumberRun[] | null;
+  /** Where an IBAN may start (ScanContext.ibanStarts), or null (or absent): the detector looks. */
+  readonly ibans?: readonly number[] | null;
 }
 
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
@@ -213,12 +216,9 @@ export function hintTriggers(hint: string | undefined): number {
   return t;
 }
 
-// Two capitals that are an IBAN country code (detectors/iban.ts has the lengths).
-const IBAN_COUNTRIES = new Set(
-  'AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO OM PK PL PS QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE'
-    .split(' ')
-    .map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)),
-);
+// Two capitals that are an IBAN country code: the detector's own table, so a country
+// it knows is never missed here.
+const IBAN_COUNTRIES = new Set(Object.keys(IBAN_LENGTHS).map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)));
 
 const MIN_RUN_HIT = 7;
 
@@ -248,6 +248,7 @@ class PrefilterState {
     private readonly end: number,
     private readonly runs: NumberRun[] | undefined,
     private readonly keys: KeyProbe | undefined,
+    private readonly ibans: number[] | undefined,
   ) {
     this.addrEnd = start;
     this.b64End = start;
@@ -275,6 +276,7 @@ class PrefilterState {
     let glued = firstIsDigit && isLetter(p1) && p2 !== 0x5c;
     if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
       this.t |= Trigger.iban;
+      this.ibans?.push(i - 2 - start);
     }
     // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
     // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
@@ -386,13 +388,14 @@ const ACTION = new Uint8Array(256).map((_, c) => {
 
 /**
  * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
- * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
- * are ASCII, which the caller checks. `keys`, when given, is reset and told the keys
- * seen.
+ * appended to `runs`, and where an IBAN may start to `ibans`, as offsets from `start`:
+ * equal to string positions when the bytes are ASCII, which the caller checks. Both
+ * are complete only when the text has no "\u" or "\/" escape (the pass stops at the
+ * first, every bit set). `keys`, when given, is reset and told the keys seen.
  */
-export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe): number {
+export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe, ibans?: number[]): number {
   keys?.reset();
-  const st = new PrefilterState(b, start, end, runs, keys);
+  const st = new PrefilterState(b, start, end, runs, keys, ibans);
   // The table in a local: TurboFan then keeps it in a register through the loop (a
   // module constant is reloaded per byte), about 15% of the loop's time.
   const actions = ACTION;

@@ -90,7 +90,12 @@ class ScanState implements ScanContext {
     private readonly s: string,
     readonly hint: string | undefined,
     private runs: readonly NumberRun[] | null,
+    private readonly ibans: readonly number[] | null,
   ) {}
+
+  ibanStarts(): readonly number[] | null {
+    return this.ibans;
+  }
 
   numberRuns(): readonly NumberRun[] {
     this.runs ??= findNumberRuns(this.s);
@@ -123,7 +128,7 @@ export class Scanner {
   find(s: string, hint?: string, hints: ScanHints = SCAN_ALL): Match[] {
     const hits: Match[] = [];
     if (s.length === 0) return hits;
-    const ctx = new ScanState(s, hint, hints.runs);
+    const ctx = new ScanState(s, hint, hints.runs, hints.ibans ?? null);
     const ds = this.detectors;
     const triggers = hints.triggers;
     for (let i = 0; i < ds.length; i++) if (triggers & (this.bits[i] as number)) (ds[i] as Detector).scan(s, hits, ctx);
@@ -138,7 +143,8 @@ export class Scanner {
     const bs = s.indexOf('\\');
     if (bs < 0) return this.find(s, hint, hints);
     const hits: Match[] = [];
-    if (hasCharEscape(s, bs)) {
+    const charEscape = hasCharEscape(s, bs);
+    if (charEscape) {
       const u = unescapeJsonText(s);
       if (u !== null) {
         // Decoded positions differ from the prefilter's: runs are found anew.
@@ -147,7 +153,11 @@ export class Scanner {
     } else {
       for (const m of this.find(blankEscapes(s, bs), hint, hints)) hits.push(m);
     }
-    if (asWritten) for (const m of this.find(s, hint, hints)) hits.push(m);
+    if (asWritten) {
+      // A prefilter pass stops at the first "\u" or "\/": the positions it found are not all.
+      const raw = charEscape ? { triggers: hints.triggers, runs: null } : hints;
+      for (const m of this.find(s, hint, raw)) hits.push(m);
+    }
     return resolveMatches(hits);
   }
 

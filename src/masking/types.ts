@@ -69,6 +69,12 @@ export interface ScanContext {
    * first use: the generic and the GCP detector both need them.
    */
   privateKeyBlocks(): readonly TextRange[];
+  /**
+   * Where an IBAN may start (two capitals of a country code, then two digits), as a
+   * prefilter pass over the same text found them; null (or absent) when the detector
+   * must look for itself.
+   */
+  ibanStarts?(): readonly number[] | null;
 }
 
 export interface TextRange {

@@ -163,8 +163,9 @@ export class ValueMasker {
     if (!this.scanner.enabled || Buffer.byteLength(s, 'utf8') !== s.length) return this.maskString(s);
     const buf = Buffer.from(s, 'latin1');
     const runs: NumberRun[] = [];
-    const triggers = prefilter(buf, 0, buf.length, runs) & this.scanner.triggers;
-    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs });
+    const ibans: number[] = [];
+    const triggers = prefilter(buf, 0, buf.length, runs, undefined, ibans) & this.scanner.triggers;
+    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs, ibans });
   }
 
   /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
@@ -180,11 +181,13 @@ export class ValueMasker {
    */
   private prefiltered(buf: Buffer, start: number, end: number, hintBits: number, keys?: KeyProbe): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
-    const triggers = (prefilter(buf, start, end, runs, keys) | hintBits) & this.scanner.triggers;
+    const ibans: number[] = [];
+    const triggers = (prefilter(buf, start, end, runs, keys, ibans) | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
     const text = utf8(buf, start, end);
-    // The prefilter's run offsets are byte offsets: string positions only for ASCII.
-    return { text, hints: { triggers, runs: text.length === end - start ? runs : null } };
+    // The prefilter's offsets are byte offsets: string positions only for ASCII.
+    const ascii = text.length === end - start;
+    return { text, hints: { triggers, runs: ascii ? runs : null, ibans: ascii ? ibans : null } };
   }
 
   /** The per-field function for a column of this type and format, or null to relay untouched. */
