@@ -7,16 +7,26 @@
 // with markers; values whose type would not parse a marker (int8, numeric, inet, bytea,
 // binary values of unknown layout) become NULL when a detector fires on them.
 import { maskArrayText } from './array-text.js';
+import { byteEdits, ByteEdits, editedBytes } from './byte-edits.js';
 import { MALFORMED, maskBinaryArray, maskBinaryRecord } from './binary-composites.js';
 import { int8Text, numericText } from './binary-scalars.js';
-import { maskJsonDocument, type PathRule } from './json-masker.js';
+import { maskJsonDocument, maskTrustedJson, type PathRule } from './json-masker.js';
 import { ARRAY_ELEMENT, Oid, valueKind } from './pg-types.js';
 import type { NumberRun } from './detectors/number-runs.js';
 import { hintTriggers, KeyProbe, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
 import { maskRecordText } from './record-text.js';
 import type { Scanner } from './scanner.js';
 
-export type FieldMask = (buf: Buffer, start: number, end: number) => Buffer | null | undefined;
+/**
+ * A field's bytes in, its masked bytes out: new bytes (or edits of its own bytes, which
+ * the row writes straight into its frame), null (SQL NULL), or undefined (unchanged).
+ */
+export type FieldMask = (buf: Buffer, start: number, end: number) => Buffer | ByteEdits | null | undefined;
+
+/** A FieldMask's result for a caller that needs the bytes themselves (composite values). */
+export function fieldBytes(r: Buffer | ByteEdits | null | undefined, buf: Buffer, start: number, end: number): Buffer | null | undefined {
+  return r instanceof ByteEdits ? editedBytes(buf, start, end, r) : r;
+}
 export type TextMask = (text: string) => string | null | undefined;
 
 /** Arrays of records of arrays...: deeper than this, a value is NULL rather than walked. */
@@ -311,7 +321,15 @@ export class ValueMasker {
         else p ??= { text, hints: NO_HINTS };
       }
       if (p === null) return undefined;
-      const r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
+      let r: string | null;
+      if (live.length === 0 && p.text.length === end - from) {
+        // ASCII: the hits' string positions are byte offsets, spliced into the bytes.
+        const m = maskTrustedJson(p.text, this.scanner, p.hints);
+        if (Array.isArray(m)) return m.length === 0 ? undefined : byteEdits(m, from, end - start);
+        r = m ?? notJson(p.text);
+      } else {
+        r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
+      }
       if (r === p.text) return undefined;
       if (r === null) return null;
       return binaryJsonb ? jsonbBytes(r) : Buffer.from(r, 'utf8');
@@ -356,7 +374,7 @@ export class ValueMasker {
             m = this.mask(oid, 1, hint, depth + 1);
             masks.set(oid, m);
           }
-          return m === null ? undefined : m(b, s, e);
+          return m === null ? undefined : fieldBytes(m(b, s, e), b, s, e);
         };
         const walk = elem !== undefined ? maskBinaryArray : maskBinaryRecord;
         return (buf, start, end) => {
