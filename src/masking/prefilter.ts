@@ -258,6 +258,31 @@ class PrefilterState {
   numberRun(i: number): number {
     const { b, start, end } = this;
     const cls = CLASS;
+    const firstIsDigit = isDigitByte(b[i] as number);
+    const p1 = at(b, i - 1, start, end);
+    if (firstIsDigit && isUpper(p1)) this.ibanAt(i, p1);
+    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
+    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
+    let runEnd = i + 1;
+    while (runEnd < end && (cls[b[runEnd] as number] as number) & NUM) runEnd++;
+    if (runEnd - i < MIN_RUN_HIT) return runEnd;
+    return this.longRun(i, firstIsDigit, p1);
+  }
+
+  /** The digit at i follows the capital p1: two capitals of a country code, two digits, may start an IBAN. */
+  private ibanAt(i: number, p1: number): void {
+    const { b, start, end } = this;
+    const p2 = at(b, i - 2, start, end);
+    if (isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
+      this.t |= Trigger.iban;
+      this.ibans?.push(i - 2 - start);
+    }
+  }
+
+  /** A run of 7 bytes or more at i: its digit groups, dots and '+' decide the bits. */
+  private longRun(i: number, firstIsDigit: boolean, p1: number): number {
+    const { b, start, end } = this;
+    const cls = CLASS;
     const runStart = i;
     const first = b[i] as number;
     let allDigits = 0; // every digit, as findNumberRuns counts
@@ -270,19 +295,7 @@ class PrefilterState {
     let threeThreeFour = false;
     // Glued: the run starts with a digit right after a letter (not an escape's letter,
     // which the scanner blanks). After '+' or '(' the first group is free to start a hit.
-    const p1 = at(b, i - 1, start, end);
-    const p2 = at(b, i - 2, start, end);
-    const firstIsDigit = isDigitByte(first);
-    let glued = firstIsDigit && isLetter(p1) && p2 !== 0x5c;
-    if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
-      this.t |= Trigger.iban;
-      this.ibans?.push(i - 2 - start);
-    }
-    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
-    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
-    let runEnd = i + 1;
-    while (runEnd < end && (cls[b[runEnd] as number] as number) & NUM) runEnd++;
-    if (runEnd - i < MIN_RUN_HIT) return runEnd;
+    let glued = firstIsDigit && isLetter(p1) && at(b, i - 2, start, end) !== 0x5c;
     if (!firstIsDigit) i++;
     for (;;) {
       const groupStart = i;
@@ -349,7 +362,7 @@ class PrefilterState {
         if (isAt(b, i - 15, start, end, 'hooks.slack.com', false)) this.t |= Trigger.slack;
         return;
       case 0x62: // b of bearer
-        if (isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
+        if (lower(at(b, i + 1, start, end)) === 0x65 && isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
         return;
       case 0x7a: // z of authoriz
         if (isAt(b, i - 7, start, end, 'authori', true)) this.t |= Trigger.bearer;
@@ -445,6 +458,8 @@ function isLetter(c: number): boolean {
 function upperAt(b: Uint8Array, i: number, start: number, end: number): number {
   switch (b[i]) {
     case 0x41: // A
+      // Every literal here has a capital second ("Account", "Agent" stop at this test).
+      if (!isUpper(at(b, i + 1, start, end))) return 0;
       if (isAt(b, i, start, end, 'AIza', false)) return Trigger.gcpApiKey;
       return isAt(b, i, start, end, 'AKIA', false) || isAt(b, i, start, end, 'ASIA', false) || isAt(b, i, start, end, 'ABIA', false) || isAt(b, i, start, end, 'ACCA', false)
         ? Trigger.awsAccess
