@@ -34,14 +34,24 @@ export function ibanChecksumValid(iban: string): boolean {
   return rem === 1;
 }
 
-/** The IBAN starting at `start` (two capitals, two digits), if it is one. */
+/** ISO 7064 MOD 97-10 remainder after `rem`, one more IBAN character (digit or capital). */
+function mod97(rem: number, c: number): number {
+  return isDigit(c) ? (rem * 10 + (c - 0x30)) % 97 : (rem * 100 + (c - 0x41 + 10)) % 97;
+}
+
+/**
+ * The IBAN starting at `start` (two capitals, two digits), if it is one. The checksum
+ * is ibanChecksumValid's, computed while the characters are read (the national part,
+ * then the first four), without building the compact string.
+ */
 function candidate(s: string, start: number, out: Match[]): void {
   if (isAlnum(at(s, start - 1))) return;
   const length = IBAN_LENGTHS[s.slice(start, start + 2)];
   if (length === undefined) return;
-  let compact = s.slice(start, start + 4);
+  let n = 4;
+  let rem = 0;
   let i = start + 4;
-  while (compact.length < length && i < s.length) {
+  while (n < length && i < s.length) {
     let c = s.charCodeAt(i);
     // One space between groups; never two, never a leading one after the end.
     if (c === 0x20 && (isUpper(at(s, i + 1)) || isDigit(at(s, i + 1)))) {
@@ -49,11 +59,13 @@ function candidate(s: string, start: number, out: Match[]): void {
       c = s.charCodeAt(i);
     }
     if (!isUpper(c) && !isDigit(c)) return;
-    compact += s[i];
+    rem = mod97(rem, c);
+    n++;
     i++;
   }
-  if (compact.length !== length || isAlnum(at(s, i))) return;
-  if (ibanChecksumValid(compact)) out.push({ start, end: i, kind: 'iban' });
+  if (n !== length || isAlnum(at(s, i))) return;
+  for (let k = start; k < start + 4; k++) rem = mod97(rem, s.charCodeAt(k));
+  if (rem === 1) out.push({ start, end: i, kind: 'iban' });
 }
 
 function isIbanStart(s: string, p: number): boolean {
