@@ -88,9 +88,14 @@ export interface Detector {
   scan(text: string, out: Match[], ctx: ScanContext): void;
 }
 
+// One string per kind, flattened once: a template built per hit is a cons string, and
+// reading it code unit by code unit (byte-edits.ts writes markers into the frame that
+// way) flattens it again every time.
+const MARKERS = Object.fromEntries(DETECTOR_KINDS.map((k) => [k, Buffer.from(`[redacted:${k}]`, 'latin1').toString('latin1')])) as Record<DetectorKind, string>;
+
 /** The marker a detector hit is replaced with: ASCII, no quote, backslash, comma, brace or space. */
 export function markerFor(kind: DetectorKind): string {
-  return `[redacted:${kind}]`;
+  return MARKERS[kind];
 }
 
 export function isDetectorKind(s: string): s is DetectorKind {
