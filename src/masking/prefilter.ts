@@ -320,12 +320,13 @@ class PrefilterState {
       i++;
     }
     let bits = 0;
+    const phone = threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9);
     if (digits >= 13) bits |= Trigger.card;
-    if (threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9)) bits |= Trigger.phone;
+    if (phone) bits |= Trigger.phone;
     if (dots >= 3) bits |= Trigger.ipv4;
     if (bits !== 0) {
       this.t |= bits;
-      this.runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots });
+      this.runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots, phone });
     }
     return i;
   }

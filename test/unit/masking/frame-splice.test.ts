@@ -1,6 +1,8 @@
 // The paths that skip work on ASCII text, against the paths that do it all:
 //   - the IBAN detector checking only the places a prefilter pass noted, against its
 //     regex over the whole text;
+//   - the phone detector skipping the digit runs a prefilter pass found cannot hold a
+//     phone, against it looking at every run;
 //   - json/jsonb fields whose hits are written straight into the output frame as edits
 //     of the field's own bytes (byte-edits.ts), against the document masked as a string
 //     by the walker with every detector and no prefilter, field by field, in rows that
@@ -10,6 +12,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ALL_DETECTORS } from '../../../src/masking/detectors/registry.js';
 import { ibanDetector } from '../../../src/masking/detectors/iban.js';
+import { findNumberRuns, type NumberRun } from '../../../src/masking/detectors/number-runs.js';
+import { phoneDetector } from '../../../src/masking/detectors/phone.js';
 import { maskJsonDocument } from '../../../src/masking/json-masker.js';
 import { createMasker, type ColumnResolver } from '../../../src/masking/masker.js';
 import { Oid } from '../../../src/masking/pg-types.js';
@@ -140,6 +144,34 @@ describe('IBAN starts from the prefilter', () => {
         expect(got).toBe(masker.maskText(text));
       }),
       { numRuns: 1500 },
+    );
+  });
+});
+
+const PHONES = ['+44 20 7946 0958', '+1 415 555 2671', '+44 (0)20 7946 0958', '(415) 555-2671', '415-555-2671', '415.555.2671', '1-800-555-0199', '020 7946 0958', '030 1234567', '01 23 45 67 89', '+4915112345678'];
+const PHONE_NEAR = ['2024-01-15', '15-01-2024', '12:30:00', 'v1.415.555.2671', 'ORD-415-555-2671', '4111111111111111', '192.168.1.20', '1234567890', '555 2671', '+12 3'];
+const phoneText = fc
+  .array(fc.oneof(fc.constantFrom(...PHONES, ...PHONE_NEAR), fc.stringMatching(/^[0-9 .()+-]{1,10}$/), fc.constantFrom(' ', 'x', 'call ', '(', ')', '+', '.', '-', 'a')), { maxLength: 10 })
+  .map((p) => p.join(''));
+
+function runsContext(runs: readonly NumberRun[]): ScanContext {
+  return { hint: undefined, numberRuns: () => runs, privateKeyBlocks: () => [] };
+}
+
+describe('phone runs from the prefilter', () => {
+  it('finds what looking at every run finds', () => {
+    fc.assert(
+      fc.property(phoneText, (text) => {
+        const buf = Buffer.from(text, 'latin1');
+        const runs: NumberRun[] = [];
+        prefilter(buf, 0, buf.length, runs);
+        const fromPrefilter: Match[] = [];
+        const fromAll: Match[] = [];
+        phoneDetector.scan(text, fromPrefilter, runsContext(runs));
+        phoneDetector.scan(text, fromAll, runsContext(findNumberRuns(text)));
+        expect(fromPrefilter).toEqual(fromAll);
+      }),
+      { numRuns: 3000 },
     );
   });
 });
