@@ -335,7 +335,8 @@ class PrefilterState {
     const { b, start, end } = this;
     const c = b[i] as number;
     if (c >= 0x41 && c <= 0x5a) {
-      this.t |= upperAt(b, i, start, end);
+      // Only A, J, V, B and Z begin or end a literal upperAt looks for.
+      if (c === 0x41 || c === 0x4a || c === 0x56 || c === 0x42 || c === 0x5a) this.t |= upperAt(b, i, start, end);
       if (i >= this.b64End) {
         const cls = CLASS;
         let p = i;
