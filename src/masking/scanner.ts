@@ -22,10 +22,30 @@ function byPosition(a: Match, b: Match): number {
   return a.start - b.start || b.end - a.end || DETECTOR_PRIORITY[a.kind] - DETECTOR_PRIORITY[b.kind];
 }
 
+/**
+ * Sorts by byPosition, stably: insertion sort for the few hits a value usually has
+ * (Array.prototype.sort's comparator calls cost more there), the built-in sort beyond.
+ */
+function sortHits(hits: Match[]): void {
+  if (hits.length > 16) {
+    hits.sort(byPosition);
+    return;
+  }
+  for (let i = 1; i < hits.length; i++) {
+    const h = hits[i] as Match;
+    let j = i - 1;
+    while (j >= 0 && byPosition(hits[j] as Match, h) > 0) {
+      hits[j + 1] = hits[j] as Match;
+      j--;
+    }
+    hits[j + 1] = h;
+  }
+}
+
 /** Sorted, non-overlapping ranges; adjacent hits stay separate, overlapping ones merge. */
 export function resolveMatches(hits: Match[]): Match[] {
   if (hits.length <= 1) return hits;
-  hits.sort(byPosition);
+  sortHits(hits);
   const out: Match[] = [];
   let cur = hits[0] as Match;
   for (let i = 1; i < hits.length; i++) {
