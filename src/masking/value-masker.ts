@@ -34,6 +34,7 @@ const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
 const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
+const SCRATCH_BYTES = 64;
 
 /** What pathsCannotMatch needs of the rules: the keys their paths name. */
 interface RuleKeys {
@@ -144,6 +145,9 @@ export class ValueMasker {
   private readonly ipv4: boolean;
   private readonly ipv6: boolean;
 
+  /** Bytes of short ASCII text for a prefilter pass (asciiBytes); read only during that pass. */
+  private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+
   constructor(scanner: Scanner) {
     this.scanner = scanner;
     this.ipv4 = scanner.detectors.some((d) => d.kind === 'ipv4');
@@ -170,12 +174,29 @@ export class ValueMasker {
    * and notice fields.
    */
   maskStringPrefiltered(s: string): string {
-    if (!this.scanner.enabled || Buffer.byteLength(s, 'utf8') !== s.length) return this.maskString(s);
-    const buf = Buffer.from(s, 'latin1');
+    if (!this.scanner.enabled) return s;
+    const buf = this.asciiBytes(s);
+    if (buf === null) return this.maskString(s);
     const runs: NumberRun[] = [];
     const ibans: number[] = [];
-    const triggers = prefilter(buf, 0, buf.length, runs, undefined, ibans) & this.scanner.triggers;
+    const triggers = prefilter(buf, 0, s.length, runs, undefined, ibans) & this.scanner.triggers;
     return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs, ibans });
+  }
+
+  /**
+   * A buffer whose first s.length bytes are `s`, when it is ASCII; else null. Short
+   * text (a partial rule's kept tail) is copied into the scratch buffer: no Buffer made
+   * per value.
+   */
+  private asciiBytes(s: string): Buffer | null {
+    if (s.length > SCRATCH_BYTES) return Buffer.byteLength(s, 'utf8') === s.length ? Buffer.from(s, 'latin1') : null;
+    const buf = this.scratch;
+    for (let k = 0; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) return null;
+      buf[k] = c;
+    }
+    return buf;
   }
 
   /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
