@@ -222,7 +222,22 @@ const IBAN_COUNTRIES = new Set(Object.keys(IBAN_LENGTHS).map((cc) => cc.charCode
 
 const MIN_RUN_HIT = 7;
 
-const HINT_WINDOW_BYTES = 400; // the detector looks 100 characters back: 400 bytes at most
+const HINT_WINDOW_CHARS = 100; // the detector looks 100 characters (UTF-16 units) back
+
+/**
+ * Where the window of the HINT_WINDOW_CHARS characters before byte p starts: UTF-8
+ * lead bytes counted back, each a code point of one or two UTF-16 units, so the window
+ * holds the detector's (and is 100 bytes of ASCII, not the 400 a byte bound needs).
+ */
+function hintWindowStart(b: Buffer, start: number, p: number): number {
+  let k = p;
+  let chars = 0;
+  while (k > start && chars < HINT_WINDOW_CHARS) {
+    k--;
+    if (((b[k] as number) & 0xc0) !== 0x80) chars++;
+  }
+  return k;
+}
 
 const HINT_WORD = /aws|secret/i;
 
@@ -344,7 +359,7 @@ class PrefilterState {
         let q = i + 1;
         while (q < end && (cls[b[q] as number] as number) & B64) q++;
         // The secret detector also needs its hint word shortly before the run.
-        if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) this.t |= Trigger.awsSecret;
+        if (q - p >= 40 && hintWordIn(b, hintWindowStart(b, start, p), p)) this.t |= Trigger.awsSecret;
         this.b64End = q;
       }
       return;
