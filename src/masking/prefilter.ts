@@ -247,15 +247,16 @@ function hintWordIn(b: Buffer, from: number, to: number): boolean {
 }
 
 /**
- * Scan state and the work done away from the byte loop: digit runs, and the checks
- * anchored on rare bytes (capitals, '@', ':', '-', '_', '/', 'b', 'z'). The loop itself
- * stays a table lookup per byte.
+ * Scan state and the work done away from the byte loop: digit runs, base64 and address
+ * runs, and the checks anchored on rare bytes ('@', '-', '_', '/', 'b', 'z'). The loop
+ * itself stays a table lookup per byte, with capitals and colons handled in it.
  */
 class PrefilterState {
   t = 0;
-  // Ends of the last address and base64 runs measured, so no run is measured twice.
+  // Ends of the last address and base64 runs measured, so no run is measured twice
+  // (the byte loop reads b64End).
   private addrEnd: number;
-  private b64End: number;
+  b64End: number;
 
   constructor(
     private readonly b: Buffer,
@@ -349,21 +350,6 @@ class PrefilterState {
   rare(i: number): void {
     const { b, start, end } = this;
     const c = b[i] as number;
-    if (c >= 0x41 && c <= 0x5a) {
-      // Only A, J, V, B and Z begin or end a literal upperAt looks for.
-      if (c === 0x41 || c === 0x4a || c === 0x56 || c === 0x42 || c === 0x5a) this.t |= upperAt(b, i, start, end);
-      if (i >= this.b64End) {
-        const cls = CLASS;
-        let p = i;
-        while (p > start && (cls[b[p - 1] as number] as number) & B64) p--;
-        let q = i + 1;
-        while (q < end && (cls[b[q] as number] as number) & B64) q++;
-        // The secret detector also needs its hint word shortly before the run.
-        if (q - p >= 40 && hintWordIn(b, hintWindowStart(b, start, p), p)) this.t |= Trigger.awsSecret;
-        this.b64End = q;
-      }
-      return;
-    }
     switch (c) {
       case 0x40: // @
         this.t |= Trigger.email;
@@ -384,6 +370,19 @@ class PrefilterState {
     }
   }
 
+  /** The base64 run around the capital at i, measured once: 40 bytes or more after a hint word make the AWS secret bit. */
+  b64Run(i: number): void {
+    const { b, start, end } = this;
+    const cls = CLASS;
+    let p = i;
+    while (p > start && (cls[b[p - 1] as number] as number) & B64) p--;
+    let q = i + 1;
+    while (q < end && (cls[b[q] as number] as number) & B64) q++;
+    // The secret detector also needs its hint word shortly before the run.
+    if (q - p >= 40 && hintWordIn(b, hintWindowStart(b, start, p), p)) this.t |= Trigger.awsSecret;
+    this.b64End = q;
+  }
+
   /** The ':' at i sits between hex digits: 6 colons in its run of [0-9A-Fa-f:.] make an IPv6 full form. */
   address(i: number): number {
     const { b, start, end } = this;
@@ -399,17 +398,19 @@ class PrefilterState {
 }
 
 // What the byte loop does with each byte: nothing (most), start a digit run, take an
-// escape, a colon, or a rare-byte check.
+// escape, a colon, a capital, or a rare-byte check.
 const SKIP = 0;
 const RUN = 1;
 const ESCAPE = 2;
 const RARE = 3;
 const COLON = 4;
+const UPPER = 5;
 const ACTION = new Uint8Array(256).map((_, c) => {
   const f = CLASS[c] as number;
   if (f & NUM_START) return RUN;
   if (c === 0x5c) return ESCAPE;
   if (c === 0x3a) return COLON;
+  if (c >= 0x41 && c <= 0x5a) return UPPER;
   return f & CHECK ? RARE : SKIP;
 });
 
@@ -449,6 +450,13 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       }
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
       i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
+    } else if (action === UPPER) {
+      // A capital: the literals that start or end at A, J, V, B or Z (upperAt), and the
+      // base64 run it is in, unless that run was measured already.
+      const c = b[i] as number;
+      if (c === 0x41 || c === 0x4a || c === 0x56 || c === 0x42 || c === 0x5a) st.t |= upperAt(b, i, start, end);
+      if (i >= st.b64End) st.b64Run(i);
+      i++;
     } else if (action === COLON) {
       // Every ':' (most follow a JSON key): the key probe, then "::", or a colon between
       // hex digits as every colon of a full IPv6 form is. Here rather than in rare():
