@@ -7,6 +7,7 @@
 // The frame comes from the upstream framer, but nothing here trusts it: a wrong field
 // count or a length past the end throws ProtocolError (08P01) and the row is not relayed.
 import { ProtocolError } from '../../protocol/protocol-error.js';
+import { ByteEdits, copyBytes, writeEdited } from './byte-edits.js';
 import type { FieldMask } from './value-masker.js';
 
 const DATA_ROW = 0x44;
@@ -15,7 +16,12 @@ const HEADER = 7; // type byte, int32 length, int16 field count
 interface Change {
   lenPos: number;
   end: number;
-  bytes: Buffer | null;
+  bytes: Buffer | ByteEdits | null;
+}
+
+function sizeOf(bytes: Buffer | ByteEdits | null): number {
+  if (bytes === null) return -1;
+  return bytes instanceof ByteEdits ? bytes.size : bytes.length;
 }
 
 export function maskDataRowFrame(frame: Buffer, masks: readonly (FieldMask | null)[]): Buffer {
@@ -47,17 +53,19 @@ export function maskDataRowFrame(frame: Buffer, masks: readonly (FieldMask | nul
   if (changes === null) return frame;
 
   let size = total;
-  for (const c of changes) size += (c.bytes ? c.bytes.length : 0) - (c.end - c.lenPos - 4);
+  for (const c of changes) size += Math.max(sizeOf(c.bytes), 0) - (c.end - c.lenPos - 4);
   const out = Buffer.allocUnsafe(size);
-  let o = frame.copy(out, 0, 0, HEADER);
+  let o = copyBytes(frame, 0, HEADER, out, 0);
   out.writeInt32BE(size - 1, 1);
   let from = HEADER;
   for (const c of changes) {
-    o += frame.copy(out, o, from, c.lenPos);
-    o = out.writeInt32BE(c.bytes ? c.bytes.length : -1, o);
-    if (c.bytes) o += c.bytes.copy(out, o);
+    o = copyBytes(frame, from, c.lenPos, out, o);
+    o = out.writeInt32BE(sizeOf(c.bytes), o);
+    const b = c.bytes;
+    if (b instanceof ByteEdits) o = writeEdited(frame, c.lenPos + 4, c.end, b, out, o);
+    else if (b !== null) o = copyBytes(b, 0, b.length, out, o);
     from = c.end;
   }
-  frame.copy(out, o, from, total);
+  copyBytes(frame, from, total, out, o);
   return out;
 }

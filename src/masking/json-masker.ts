@@ -35,7 +35,7 @@ export interface PathRule {
   apply: StrategyFn;
 }
 
-interface Edit {
+export interface Edit {
   start: number;
   end: number;
   text: string;
@@ -273,15 +273,7 @@ class Walker {
   }
 
   private result(): string {
-    const edits = this.edits;
-    if (edits.length === 0) return this.s;
-    let out = '';
-    let from = 0;
-    for (const e of edits) {
-      out += this.s.slice(from, e.start) + e.text;
-      from = e.end;
-    }
-    return out + this.s.slice(from);
+    return applyEdits(this.s, this.edits);
   }
 }
 
@@ -302,16 +294,16 @@ function isNumberChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 }
 
-/** The output of a splice: the document's text with hits replaced, left to right. */
+/** A splice's edits, left to right: the document's text with hits replaced. */
 class Splicer {
-  private out = '';
+  readonly edits: Edit[] = [];
   private from = 0;
 
   constructor(private readonly s: string) {}
 
   /** A hit inside a string: its marker, which needs no escaping. */
   inString(m: Match): void {
-    this.out += this.s.slice(this.from, m.start) + markerFor(m.kind);
+    this.edits.push({ start: m.start, end: m.end, text: markerFor(m.kind) });
     this.from = m.end;
   }
 
@@ -328,14 +320,22 @@ class Splicer {
     while (b < s.length && isNumberChar(s.charCodeAt(b))) b++;
     const c = s.charCodeAt(a);
     if (!((c >= 0x30 && c <= 0x39) || c === 0x2d) || b > next) return false;
-    this.out += s.slice(this.from, a) + JSON.stringify(markerFor(m.kind));
+    this.edits.push({ start: a, end: b, text: JSON.stringify(markerFor(m.kind)) });
     this.from = b;
     return true;
   }
+}
 
-  done(): string {
-    return this.out + this.s.slice(this.from);
+/** `s` with the (sorted, disjoint) edits applied. */
+function applyEdits(s: string, edits: readonly Edit[]): string {
+  if (edits.length === 0) return s;
+  let out = '';
+  let from = 0;
+  for (const e of edits) {
+    out += s.slice(from, e.start) + e.text;
+    from = e.end;
   }
+  return out + s.slice(from);
 }
 
 /**
@@ -344,7 +344,7 @@ class Splicer {
  * place, without walking the structure. Null when a hit crosses a string boundary or
  * is not inside a number either; the walker then decides.
  */
-function spliceHits(s: string, matches: readonly Match[]): string | null {
+function spliceHits(s: string, matches: readonly Match[]): Edit[] | null {
   const out = new Splicer(s);
   let q = -1;
   let e = -1;
@@ -364,7 +364,7 @@ function spliceHits(s: string, matches: readonly Match[]): string | null {
     }
     if (m.end > q || !out.asNumber(m, q)) return null;
   }
-  return out.done();
+  return out.edits;
 }
 
 /** The unescaped quote nearest before or at h, or -1. */
@@ -401,7 +401,7 @@ function quoteOpens(s: string, q: number): number {
  * spliceHits, or undefined when some quote's neighbours do not tell (a string starting
  * with ", "): spliceHits then decides.
  */
-function spliceHitsLocally(s: string, matches: readonly Match[]): string | null | undefined {
+function spliceHitsLocally(s: string, matches: readonly Match[]): Edit[] | null | undefined {
   const out = new Splicer(s);
   for (const m of matches) {
     const q = quoteBefore(s, m.start);
@@ -420,7 +420,24 @@ function spliceHitsLocally(s: string, matches: readonly Match[]): string | null 
     if (next < 0) next = s.length;
     if (m.end > next || !out.asNumber(m, next)) return null;
   }
-  return out.done();
+  return out.edits;
+}
+
+/**
+ * A document known to be JSON (a json/jsonb value from the server) masked without path
+ * rules: the edits that mask it when every hit is spliced in place ([] when nothing
+ * matched), else the walker's result (maskJsonDocument's: the masked text, or null when
+ * `s` is not JSON). Each edit's text is ASCII: a marker, or a marker in quotes.
+ */
+export function maskTrustedJson(s: string, scanner: Scanner, hints: ScanHints = SCAN_ALL): Edit[] | string | null {
+  const matches = scanner.enabled && hints.triggers !== 0 ? scanner.findEscaped(s, undefined, false, hints) : [];
+  if (matches.length === 0) return [];
+  return spliceEdits(s, matches) ?? walk(s, scanner, matches, []);
+}
+
+function spliceEdits(s: string, matches: readonly Match[]): Edit[] | null {
+  const local = spliceHitsLocally(s, matches);
+  return local === undefined ? spliceHits(s, matches) : local;
 }
 
 /**
@@ -433,10 +450,13 @@ export function maskJsonDocument(s: string, scanner: Scanner, rules: readonly Pa
   const matches = scanner.enabled && hints.triggers !== 0 ? scanner.findEscaped(s, undefined, false, hints) : [];
   if (matches.length === 0 && rules.length === 0) return s;
   if (trusted && rules.length === 0) {
-    const local = spliceHitsLocally(s, matches);
-    const spliced = local === undefined ? spliceHits(s, matches) : local;
-    if (spliced !== null) return spliced;
+    const edits = spliceEdits(s, matches);
+    if (edits !== null) return applyEdits(s, edits);
   }
+  return walk(s, scanner, matches, rules);
+}
+
+function walk(s: string, scanner: Scanner, matches: readonly Match[], rules: readonly PathRule[]): string | null {
   try {
     return new Walker(s, scanner, matches, rules).run();
   } catch (err) {

@@ -28,6 +28,7 @@
 // Column and key hints (an "authorization" column) are added by the caller.
 // Escapes: the scanner reads "\n", "\"", "\\" ... as two spaces, so here their letter is
 // skipped and separates runs too; "\u" and "\/" stand for any character: every bit.
+import { IBAN_LENGTHS } from './detectors/iban.js';
 import type { NumberRun } from './detectors/number-runs.js';
 
 export const Trigger = {
@@ -57,6 +58,8 @@ export interface ScanHints {
   readonly triggers: number;
   /** Qualifying digit runs as UTF-16 ranges, or null when the scanner must find them. */
   readonly runs: readonly NumberRun[] | null;
+  /** Where an IBAN may start (ScanContext.ibanStarts), or null (or absent): the detector looks. */
+  readonly ibans?: readonly number[] | null;
 }
 
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
@@ -213,16 +216,28 @@ export function hintTriggers(hint: string | undefined): number {
   return t;
 }
 
-// Two capitals that are an IBAN country code (detectors/iban.ts has the lengths).
-const IBAN_COUNTRIES = new Set(
-  'AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO OM PK PL PS QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE'
-    .split(' ')
-    .map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)),
-);
+// Two capitals that are an IBAN country code: the detector's own table, so a country
+// it knows is never missed here.
+const IBAN_COUNTRIES = new Set(Object.keys(IBAN_LENGTHS).map((cc) => cc.charCodeAt(0) * 256 + cc.charCodeAt(1)));
 
 const MIN_RUN_HIT = 7;
 
-const HINT_WINDOW_BYTES = 400; // the detector looks 100 characters back: 400 bytes at most
+const HINT_WINDOW_CHARS = 100; // the detector looks 100 characters (UTF-16 units) back
+
+/**
+ * Where the window of the HINT_WINDOW_CHARS characters before byte p starts: UTF-8
+ * lead bytes counted back, each a code point of one or two UTF-16 units, so the window
+ * holds the detector's (and is 100 bytes of ASCII, not the 400 a byte bound needs).
+ */
+function hintWindowStart(b: Buffer, start: number, p: number): number {
+  let k = p;
+  let chars = 0;
+  while (k > start && chars < HINT_WINDOW_CHARS) {
+    k--;
+    if (((b[k] as number) & 0xc0) !== 0x80) chars++;
+  }
+  return k;
+}
 
 const HINT_WORD = /aws|secret/i;
 
@@ -232,15 +247,16 @@ function hintWordIn(b: Buffer, from: number, to: number): boolean {
 }
 
 /**
- * Scan state and the work done away from the byte loop: digit runs, and the checks
- * anchored on rare bytes (capitals, '@', ':', '-', '_', '/', 'b', 'z'). The loop itself
- * stays a table lookup per byte.
+ * Scan state and the work done away from the byte loop: digit runs, base64 and address
+ * runs, and the checks anchored on rare bytes ('@', '-', '_', '/', 'b', 'z'). The loop
+ * itself stays a table lookup per byte, with capitals and colons handled in it.
  */
 class PrefilterState {
   t = 0;
-  // Ends of the last address and base64 runs measured, so no run is measured twice.
+  // Ends of the last address and base64 runs measured, so no run is measured twice
+  // (the byte loop reads b64End).
   private addrEnd: number;
-  private b64End: number;
+  b64End: number;
 
   constructor(
     private readonly b: Buffer,
@@ -248,6 +264,7 @@ class PrefilterState {
     private readonly end: number,
     private readonly runs: NumberRun[] | undefined,
     private readonly keys: KeyProbe | undefined,
+    private readonly ibans: number[] | undefined,
   ) {
     this.addrEnd = start;
     this.b64End = start;
@@ -255,6 +272,31 @@ class PrefilterState {
 
   /** Measures the digit run starting at i; returns the index of the byte after it. */
   numberRun(i: number): number {
+    const { b, start, end } = this;
+    const cls = CLASS;
+    const firstIsDigit = isDigitByte(b[i] as number);
+    const p1 = at(b, i - 1, start, end);
+    if (firstIsDigit && isUpper(p1)) this.ibanAt(i, p1);
+    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
+    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
+    let runEnd = i + 1;
+    while (runEnd < end && (cls[b[runEnd] as number] as number) & NUM) runEnd++;
+    if (runEnd - i < MIN_RUN_HIT) return runEnd;
+    return this.longRun(i, firstIsDigit, p1);
+  }
+
+  /** The digit at i follows the capital p1: two capitals of a country code, two digits, may start an IBAN. */
+  private ibanAt(i: number, p1: number): void {
+    const { b, start, end } = this;
+    const p2 = at(b, i - 2, start, end);
+    if (isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
+      this.t |= Trigger.iban;
+      this.ibans?.push(i - 2 - start);
+    }
+  }
+
+  /** A run of 7 bytes or more at i: its digit groups, dots and '+' decide the bits. */
+  private longRun(i: number, firstIsDigit: boolean, p1: number): number {
     const { b, start, end } = this;
     const cls = CLASS;
     const runStart = i;
@@ -269,18 +311,7 @@ class PrefilterState {
     let threeThreeFour = false;
     // Glued: the run starts with a digit right after a letter (not an escape's letter,
     // which the scanner blanks). After '+' or '(' the first group is free to start a hit.
-    const p1 = at(b, i - 1, start, end);
-    const p2 = at(b, i - 2, start, end);
-    const firstIsDigit = isDigitByte(first);
-    let glued = firstIsDigit && isLetter(p1) && p2 !== 0x5c;
-    if (firstIsDigit && isUpper(p1) && isUpper(p2) && IBAN_COUNTRIES.has(p2 * 256 + p1) && isDigitByte(at(b, i + 1, start, end))) {
-      this.t |= Trigger.iban;
-    }
-    // Most runs are short numbers (counts, ids, times). Every hit of the run detectors
-    // is 7 characters at least ("1.2.3.4"), so a shorter run has none to find.
-    let runEnd = i + 1;
-    while (runEnd < end && (cls[b[runEnd] as number] as number) & NUM) runEnd++;
-    if (runEnd - i < MIN_RUN_HIT) return runEnd;
+    let glued = firstIsDigit && isLetter(p1) && at(b, i - 2, start, end) !== 0x5c;
     if (!firstIsDigit) i++;
     for (;;) {
       const groupStart = i;
@@ -305,12 +336,13 @@ class PrefilterState {
       i++;
     }
     let bits = 0;
+    const phone = threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9);
     if (digits >= 13) bits |= Trigger.card;
-    if (threeThreeFour || (plus && digits >= 8) || (zeroAt >= 0 && digits - zeroAt >= 9)) bits |= Trigger.phone;
+    if (phone) bits |= Trigger.phone;
     if (dots >= 3) bits |= Trigger.ipv4;
     if (bits !== 0) {
       this.t |= bits;
-      this.runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots });
+      this.runs?.push({ start: runStart - start, end: i - start, digits: allDigits, dots, phone });
     }
     return i;
   }
@@ -318,26 +350,9 @@ class PrefilterState {
   rare(i: number): void {
     const { b, start, end } = this;
     const c = b[i] as number;
-    if (c >= 0x41 && c <= 0x5a) {
-      this.t |= upperAt(b, i, start, end);
-      if (i >= this.b64End) {
-        const cls = CLASS;
-        let p = i;
-        while (p > start && (cls[b[p - 1] as number] as number) & B64) p--;
-        let q = i + 1;
-        while (q < end && (cls[b[q] as number] as number) & B64) q++;
-        // The secret detector also needs its hint word shortly before the run.
-        if (q - p >= 40 && hintWordIn(b, Math.max(start, p - HINT_WINDOW_BYTES), p)) this.t |= Trigger.awsSecret;
-        this.b64End = q;
-      }
-      return;
-    }
     switch (c) {
       case 0x40: // @
         this.t |= Trigger.email;
-        return;
-      case 0x3a: // :
-        this.t |= this.colon(i);
         return;
       case 0x2d: // -
       case 0x5f: // _
@@ -347,7 +362,7 @@ class PrefilterState {
         if (isAt(b, i - 15, start, end, 'hooks.slack.com', false)) this.t |= Trigger.slack;
         return;
       case 0x62: // b of bearer
-        if (isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
+        if (lower(at(b, i + 1, start, end)) === 0x65 && isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
         return;
       case 0x7a: // z of authoriz
         if (isAt(b, i - 7, start, end, 'authori', true)) this.t |= Trigger.bearer;
@@ -355,12 +370,23 @@ class PrefilterState {
     }
   }
 
-  private colon(i: number): number {
+  /** The base64 run around the capital at i, measured once: 40 bytes or more after a hint word make the AWS secret bit. */
+  b64Run(i: number): void {
     const { b, start, end } = this;
-    this.keys?.colon(b, start, i);
-    if (at(b, i + 1, start, end) === 0x3a) return Trigger.ipv6;
-    // A full form's colons all sit between hex digits; most colons follow a JSON key.
-    if (i < this.addrEnd || !has(b, i - 1, start, end, HEX) || !has(b, i + 1, start, end, HEX)) return 0;
+    const cls = CLASS;
+    let p = i;
+    while (p > start && (cls[b[p - 1] as number] as number) & B64) p--;
+    let q = i + 1;
+    while (q < end && (cls[b[q] as number] as number) & B64) q++;
+    // The secret detector also needs its hint word shortly before the run.
+    if (q - p >= 40 && hintWordIn(b, hintWindowStart(b, start, p), p)) this.t |= Trigger.awsSecret;
+    this.b64End = q;
+  }
+
+  /** The ':' at i sits between hex digits: 6 colons in its run of [0-9A-Fa-f:.] make an IPv6 full form. */
+  address(i: number): number {
+    const { b, start, end } = this;
+    if (i < this.addrEnd) return 0;
     let p = i;
     while (p > start && (CLASS[b[p - 1] as number] as number) & ADDR) p--;
     let colons = 0;
@@ -372,35 +398,44 @@ class PrefilterState {
 }
 
 // What the byte loop does with each byte: nothing (most), start a digit run, take an
-// escape, or a rare-byte check.
+// escape, a colon, a capital, or a rare-byte check.
 const SKIP = 0;
 const RUN = 1;
 const ESCAPE = 2;
 const RARE = 3;
+const COLON = 4;
+const UPPER = 5;
 const ACTION = new Uint8Array(256).map((_, c) => {
   const f = CLASS[c] as number;
   if (f & NUM_START) return RUN;
   if (c === 0x5c) return ESCAPE;
+  if (c === 0x3a) return COLON;
+  if (c >= 0x41 && c <= 0x5a) return UPPER;
   return f & CHECK ? RARE : SKIP;
 });
 
 /**
  * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
- * appended to `runs`, as offsets from `start`: equal to string positions when the bytes
- * are ASCII, which the caller checks. `keys`, when given, is reset and told the keys
- * seen.
+ * appended to `runs`, and where an IBAN may start to `ibans`, as offsets from `start`:
+ * equal to string positions when the bytes are ASCII, which the caller checks. Both
+ * are complete only when the text has no "\u" or "\/" escape (the pass stops at the
+ * first, every bit set). `keys`, when given, is reset and told the keys seen.
  */
-export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe): number {
+export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRun[], keys?: KeyProbe, ibans?: number[]): number {
   keys?.reset();
-  const st = new PrefilterState(b, start, end, runs, keys);
+  const st = new PrefilterState(b, start, end, runs, keys, ibans);
   // The table in a local: TurboFan then keeps it in a register through the loop (a
   // module constant is reloaded per byte), about 15% of the loop's time.
   const actions = ACTION;
+  const cls = CLASS;
   let i = start;
   while (i < end) {
     // Most bytes need nothing: a tight loop over them, the dispatch only at the others.
+    // Four at a time first (SKIP is 0: one test for the four), one at a time at the end
+    // of the stretch.
     if (actions[b[i] as number] === SKIP) {
       i++;
+      while (i + 4 <= end && ((actions[b[i] as number] as number) | (actions[b[i + 1] as number] as number) | (actions[b[i + 2] as number] as number) | (actions[b[i + 3] as number] as number)) === SKIP) i += 4;
       while (i < end && actions[b[i] as number] === SKIP) i++;
       if (i >= end) break;
     }
@@ -415,6 +450,22 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       }
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
       i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
+    } else if (action === UPPER) {
+      // A capital: the literals that start or end at A, J, V, B or Z (upperAt), and the
+      // base64 run it is in, unless that run was measured already.
+      const c = b[i] as number;
+      if (c === 0x41 || c === 0x4a || c === 0x56 || c === 0x42 || c === 0x5a) st.t |= upperAt(b, i, start, end);
+      if (i >= st.b64End) st.b64Run(i);
+      i++;
+    } else if (action === COLON) {
+      // Every ':' (most follow a JSON key): the key probe, then "::", or a colon between
+      // hex digits as every colon of a full IPv6 form is. Here rather than in rare():
+      // one in forty bytes of a JSON document is a colon.
+      keys?.colon(b, start, i);
+      const next = i + 1 < end ? (b[i + 1] as number) : 0;
+      if (next === 0x3a) st.t |= Trigger.ipv6;
+      else if ((cls[next] as number) & HEX && i > start && (cls[b[i - 1] as number] as number) & HEX) st.t |= st.address(i);
+      i++;
     } else {
       st.rare(i);
       i++;
@@ -439,6 +490,8 @@ function isLetter(c: number): boolean {
 function upperAt(b: Uint8Array, i: number, start: number, end: number): number {
   switch (b[i]) {
     case 0x41: // A
+      // Every literal here has a capital second ("Account", "Agent" stop at this test).
+      if (!isUpper(at(b, i + 1, start, end))) return 0;
       if (isAt(b, i, start, end, 'AIza', false)) return Trigger.gcpApiKey;
       return isAt(b, i, start, end, 'AKIA', false) || isAt(b, i, start, end, 'ASIA', false) || isAt(b, i, start, end, 'ABIA', false) || isAt(b, i, start, end, 'ACCA', false)
         ? Trigger.awsAccess

@@ -12,7 +12,7 @@ import { MALFORMED, maskBinaryArray, maskBinaryRecord } from './binary-composite
 import { ruleFieldMask, ruleTextMask, type CompiledRule } from './column-rules.js';
 import type { RowTypeRef, RowTypeResolver } from './masker.js';
 import { maskRecordText } from './record-text.js';
-import type { FieldMask, TextMask, ValueMasker } from './value-masker.js';
+import { fieldBytes, type FieldMask, type TextMask, type ValueMasker } from './value-masker.js';
 
 export interface RowTypeContext {
   values: ValueMasker;
@@ -73,12 +73,12 @@ export function rowTypeFieldMask(ref: RowTypeRef, format: 0 | 1, ctx: RowTypeCon
   const entries = ref.columns.map((_, i) => entryFieldMask(ref, i, ctx, depth));
   const count = entries.length;
   const row: FieldMask = (buf, start, end) => {
-    const r = maskBinaryRecord(buf, start, end, (_oid, b, s, e, i) => entries[i]?.(b, s, e), count);
+    const r = maskBinaryRecord(buf, start, end, (_oid, b, s, e, i) => fieldBytes(entries[i]?.(b, s, e), b, s, e), count);
     return r === MALFORMED ? null : r;
   };
   if (!ref.array) return row;
   return (buf, start, end) => {
-    const r = maskBinaryArray(buf, start, end, (_oid, b, s, e) => row(b, s, e));
+    const r = maskBinaryArray(buf, start, end, (_oid, b, s, e) => fieldBytes(row(b, s, e), b, s, e));
     return r === MALFORMED ? null : r;
   };
 }

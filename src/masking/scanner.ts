@@ -22,10 +22,30 @@ function byPosition(a: Match, b: Match): number {
   return a.start - b.start || b.end - a.end || DETECTOR_PRIORITY[a.kind] - DETECTOR_PRIORITY[b.kind];
 }
 
+/**
+ * Sorts by byPosition, stably: insertion sort for the few hits a value usually has
+ * (Array.prototype.sort's comparator calls cost more there), the built-in sort beyond.
+ */
+function sortHits(hits: Match[]): void {
+  if (hits.length > 16) {
+    hits.sort(byPosition);
+    return;
+  }
+  for (let i = 1; i < hits.length; i++) {
+    const h = hits[i] as Match;
+    let j = i - 1;
+    while (j >= 0 && byPosition(hits[j] as Match, h) > 0) {
+      hits[j + 1] = hits[j] as Match;
+      j--;
+    }
+    hits[j + 1] = h;
+  }
+}
+
 /** Sorted, non-overlapping ranges; adjacent hits stay separate, overlapping ones merge. */
 export function resolveMatches(hits: Match[]): Match[] {
   if (hits.length <= 1) return hits;
-  hits.sort(byPosition);
+  sortHits(hits);
   const out: Match[] = [];
   let cur = hits[0] as Match;
   for (let i = 1; i < hits.length; i++) {
@@ -90,7 +110,12 @@ class ScanState implements ScanContext {
     private readonly s: string,
     readonly hint: string | undefined,
     private runs: readonly NumberRun[] | null,
+    private readonly ibans: readonly number[] | null,
   ) {}
+
+  ibanStarts(): readonly number[] | null {
+    return this.ibans;
+  }
 
   numberRuns(): readonly NumberRun[] {
     this.runs ??= findNumberRuns(this.s);
@@ -123,7 +148,7 @@ export class Scanner {
   find(s: string, hint?: string, hints: ScanHints = SCAN_ALL): Match[] {
     const hits: Match[] = [];
     if (s.length === 0) return hits;
-    const ctx = new ScanState(s, hint, hints.runs);
+    const ctx = new ScanState(s, hint, hints.runs, hints.ibans ?? null);
     const ds = this.detectors;
     const triggers = hints.triggers;
     for (let i = 0; i < ds.length; i++) if (triggers & (this.bits[i] as number)) (ds[i] as Detector).scan(s, hits, ctx);
@@ -138,7 +163,8 @@ export class Scanner {
     const bs = s.indexOf('\\');
     if (bs < 0) return this.find(s, hint, hints);
     const hits: Match[] = [];
-    if (hasCharEscape(s, bs)) {
+    const charEscape = hasCharEscape(s, bs);
+    if (charEscape) {
       const u = unescapeJsonText(s);
       if (u !== null) {
         // Decoded positions differ from the prefilter's: runs are found anew.
@@ -147,7 +173,11 @@ export class Scanner {
     } else {
       for (const m of this.find(blankEscapes(s, bs), hint, hints)) hits.push(m);
     }
-    if (asWritten) for (const m of this.find(s, hint, hints)) hits.push(m);
+    if (asWritten) {
+      // A prefilter pass stops at the first "\u" or "\/": the positions it found are not all.
+      const raw = charEscape ? { triggers: hints.triggers, runs: null } : hints;
+      for (const m of this.find(s, hint, raw)) hits.push(m);
+    }
     return resolveMatches(hits);
   }
 

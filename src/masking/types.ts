@@ -69,6 +69,12 @@ export interface ScanContext {
    * first use: the generic and the GCP detector both need them.
    */
   privateKeyBlocks(): readonly TextRange[];
+  /**
+   * Where an IBAN may start (two capitals of a country code, then two digits), as a
+   * prefilter pass over the same text found them; null (or absent) when the detector
+   * must look for itself.
+   */
+  ibanStarts?(): readonly number[] | null;
 }
 
 export interface TextRange {
@@ -82,9 +88,14 @@ export interface Detector {
   scan(text: string, out: Match[], ctx: ScanContext): void;
 }
 
+// One string per kind, flattened once: a template built per hit is a cons string, and
+// reading it code unit by code unit (byte-edits.ts writes markers into the frame that
+// way) flattens it again every time.
+const MARKERS = Object.fromEntries(DETECTOR_KINDS.map((k) => [k, Buffer.from(`[redacted:${k}]`, 'latin1').toString('latin1')])) as Record<DetectorKind, string>;
+
 /** The marker a detector hit is replaced with: ASCII, no quote, backslash, comma, brace or space. */
 export function markerFor(kind: DetectorKind): string {
-  return `[redacted:${kind}]`;
+  return MARKERS[kind];
 }
 
 export function isDetectorKind(s: string): s is DetectorKind {

@@ -7,16 +7,26 @@
 // with markers; values whose type would not parse a marker (int8, numeric, inet, bytea,
 // binary values of unknown layout) become NULL when a detector fires on them.
 import { maskArrayText } from './array-text.js';
+import { byteEdits, ByteEdits, editedBytes } from './byte-edits.js';
 import { MALFORMED, maskBinaryArray, maskBinaryRecord } from './binary-composites.js';
 import { int8Text, numericText } from './binary-scalars.js';
-import { maskJsonDocument, type PathRule } from './json-masker.js';
+import { maskJsonDocument, maskTrustedJson, type PathRule } from './json-masker.js';
 import { ARRAY_ELEMENT, Oid, valueKind } from './pg-types.js';
 import type { NumberRun } from './detectors/number-runs.js';
 import { hintTriggers, KeyProbe, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
 import { maskRecordText } from './record-text.js';
 import type { Scanner } from './scanner.js';
 
-export type FieldMask = (buf: Buffer, start: number, end: number) => Buffer | null | undefined;
+/**
+ * A field's bytes in, its masked bytes out: new bytes (or edits of its own bytes, which
+ * the row writes straight into its frame), null (SQL NULL), or undefined (unchanged).
+ */
+export type FieldMask = (buf: Buffer, start: number, end: number) => Buffer | ByteEdits | null | undefined;
+
+/** A FieldMask's result for a caller that needs the bytes themselves (composite values). */
+export function fieldBytes(r: Buffer | ByteEdits | null | undefined, buf: Buffer, start: number, end: number): Buffer | null | undefined {
+  return r instanceof ByteEdits ? editedBytes(buf, start, end, r) : r;
+}
 export type TextMask = (text: string) => string | null | undefined;
 
 /** Arrays of records of arrays...: deeper than this, a value is NULL rather than walked. */
@@ -24,6 +34,7 @@ const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
 const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
+const SCRATCH_BYTES = 64;
 
 /** What pathsCannotMatch needs of the rules: the keys their paths name. */
 interface RuleKeys {
@@ -134,6 +145,9 @@ export class ValueMasker {
   private readonly ipv4: boolean;
   private readonly ipv6: boolean;
 
+  /** Bytes of short ASCII text for a prefilter pass (asciiBytes); read only during that pass. */
+  private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+
   constructor(scanner: Scanner) {
     this.scanner = scanner;
     this.ipv4 = scanner.detectors.some((d) => d.kind === 'ipv4');
@@ -160,11 +174,29 @@ export class ValueMasker {
    * and notice fields.
    */
   maskStringPrefiltered(s: string): string {
-    if (!this.scanner.enabled || Buffer.byteLength(s, 'utf8') !== s.length) return this.maskString(s);
-    const buf = Buffer.from(s, 'latin1');
+    if (!this.scanner.enabled) return s;
+    const buf = this.asciiBytes(s);
+    if (buf === null) return this.maskString(s);
     const runs: NumberRun[] = [];
-    const triggers = prefilter(buf, 0, buf.length, runs) & this.scanner.triggers;
-    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs });
+    const ibans: number[] = [];
+    const triggers = prefilter(buf, 0, s.length, runs, undefined, ibans) & this.scanner.triggers;
+    return triggers === 0 ? s : this.maskString(s, undefined, { triggers, runs, ibans });
+  }
+
+  /**
+   * A buffer whose first s.length bytes are `s`, when it is ASCII; else null. Short
+   * text (a partial rule's kept tail) is copied into the scratch buffer: no Buffer made
+   * per value.
+   */
+  private asciiBytes(s: string): Buffer | null {
+    if (s.length > SCRATCH_BYTES) return Buffer.byteLength(s, 'utf8') === s.length ? Buffer.from(s, 'latin1') : null;
+    const buf = this.scratch;
+    for (let k = 0; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) return null;
+      buf[k] = c;
+    }
+    return buf;
   }
 
   /** A json/jsonb value from the server, with column-rule paths (text that is not JSON, masked as prose). */
@@ -180,11 +212,13 @@ export class ValueMasker {
    */
   private prefiltered(buf: Buffer, start: number, end: number, hintBits: number, keys?: KeyProbe): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
-    const triggers = (prefilter(buf, start, end, runs, keys) | hintBits) & this.scanner.triggers;
+    const ibans: number[] = [];
+    const triggers = (prefilter(buf, start, end, runs, keys, ibans) | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
     const text = utf8(buf, start, end);
-    // The prefilter's run offsets are byte offsets: string positions only for ASCII.
-    return { text, hints: { triggers, runs: text.length === end - start ? runs : null } };
+    // The prefilter's offsets are byte offsets: string positions only for ASCII.
+    const ascii = text.length === end - start;
+    return { text, hints: { triggers, runs: ascii ? runs : null, ibans: ascii ? ibans : null } };
   }
 
   /** The per-field function for a column of this type and format, or null to relay untouched. */
@@ -308,7 +342,15 @@ export class ValueMasker {
         else p ??= { text, hints: NO_HINTS };
       }
       if (p === null) return undefined;
-      const r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
+      let r: string | null;
+      if (live.length === 0 && p.text.length === end - from) {
+        // ASCII: the hits' string positions are byte offsets, spliced into the bytes.
+        const m = maskTrustedJson(p.text, this.scanner, p.hints);
+        if (Array.isArray(m)) return m.length === 0 ? undefined : byteEdits(m, from, end - start);
+        r = m ?? notJson(p.text);
+      } else {
+        r = maskJsonDocument(p.text, this.scanner, live, p.hints, true) ?? notJson(p.text);
+      }
       if (r === p.text) return undefined;
       if (r === null) return null;
       return binaryJsonb ? jsonbBytes(r) : Buffer.from(r, 'utf8');
@@ -353,7 +395,7 @@ export class ValueMasker {
             m = this.mask(oid, 1, hint, depth + 1);
             masks.set(oid, m);
           }
-          return m === null ? undefined : m(b, s, e);
+          return m === null ? undefined : fieldBytes(m(b, s, e), b, s, e);
         };
         const walk = elem !== undefined ? maskBinaryArray : maskBinaryRecord;
         return (buf, start, end) => {

@@ -48,12 +48,27 @@ function groupsOf(s: string, start: number, end: number): Group[] {
   return groups;
 }
 
-function digitsIn(s: string, start: number, end: number): string {
-  let d = '';
-  for (let i = start; i < end; i++) {
-    if (isDigit(s.charCodeAt(i))) d += s[i];
+/**
+ * isCardNumber of the `count` digits in s[start, end) (the separators between groups
+ * skipped), read in place: no string of the digits is built per window.
+ */
+function isCardIn(s: string, start: number, end: number, count: number): boolean {
+  if (count < 13 || count > 19) return false;
+  const first = s.charCodeAt(start);
+  if (first < 0x32 || first > 0x36) return false;
+  let sum = 0;
+  let double = false;
+  for (let i = end - 1; i >= start; i--) {
+    let d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) continue;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
   }
-  return d;
+  return sum % 10 === 0;
 }
 
 // Left to right, the longest window of whole groups that is a card number.
@@ -74,7 +89,7 @@ function scanGroups(s: string, groups: Group[], out: Match[]): void {
       const grp = groups[h] as Group;
       digits += grp.end - grp.start;
       if (digits > 19) break;
-      if (digits >= 13 && isCardNumber(digitsIn(s, first.start, grp.end))) found = h;
+      if (digits >= 13 && isCardIn(s, first.start, grp.end, digits)) found = h;
     }
     if (found >= 0) {
       out.push({ start: first.start, end: (groups[found] as Group).end, kind: 'credit-card' });

@@ -3,10 +3,10 @@
 // have its country's exact length (the SWIFT IBAN registry) and pass the ISO 7064
 // mod-97 check, so an uppercase product code that happens to start "DE12" stays.
 // Uppercase only, as IBANs are printed.
-import type { Detector, Match } from '../types.js';
+import type { Detector, Match, ScanContext } from '../types.js';
 import { at, eachMatch, isAlnum, isDigit, isUpper } from './chars.js';
 
-const LENGTHS: Readonly<Record<string, number>> = {
+export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29,
   BY: 28, CH: 21, CR: 22, CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29,
   ES: 24, FI: 18, FK: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28,
@@ -34,29 +34,54 @@ export function ibanChecksumValid(iban: string): boolean {
   return rem === 1;
 }
 
+/** ISO 7064 MOD 97-10 remainder after `rem`, one more IBAN character (digit or capital). */
+function mod97(rem: number, c: number): number {
+  return isDigit(c) ? (rem * 10 + (c - 0x30)) % 97 : (rem * 100 + (c - 0x41 + 10)) % 97;
+}
+
+/**
+ * The IBAN starting at `start` (two capitals, two digits), if it is one. The checksum
+ * is ibanChecksumValid's, computed while the characters are read (the national part,
+ * then the first four), without building the compact string.
+ */
+function candidate(s: string, start: number, out: Match[]): void {
+  if (isAlnum(at(s, start - 1))) return;
+  const length = IBAN_LENGTHS[s.slice(start, start + 2)];
+  if (length === undefined) return;
+  let n = 4;
+  let rem = 0;
+  let i = start + 4;
+  while (n < length && i < s.length) {
+    let c = s.charCodeAt(i);
+    // One space between groups; never two, never a leading one after the end.
+    if (c === 0x20 && (isUpper(at(s, i + 1)) || isDigit(at(s, i + 1)))) {
+      i++;
+      c = s.charCodeAt(i);
+    }
+    if (!isUpper(c) && !isDigit(c)) return;
+    rem = mod97(rem, c);
+    n++;
+    i++;
+  }
+  if (n !== length || isAlnum(at(s, i))) return;
+  for (let k = start; k < start + 4; k++) rem = mod97(rem, s.charCodeAt(k));
+  if (rem === 1) out.push({ start, end: i, kind: 'iban' });
+}
+
+function isIbanStart(s: string, p: number): boolean {
+  return isUpper(at(s, p)) && isUpper(at(s, p + 1)) && isDigit(at(s, p + 2)) && isDigit(at(s, p + 3));
+}
+
 export const ibanDetector: Detector = {
   kind: 'iban',
-  scan(s: string, out: Match[]): void {
-    eachMatch(START, s, (m) => {
-      const start = m.index;
-      if (isAlnum(at(s, start - 1))) return;
-      const length = LENGTHS[m[0].slice(0, 2)];
-      if (length === undefined) return;
-      let compact = m[0];
-      let i = start + 4;
-      while (compact.length < length && i < s.length) {
-        let c = s.charCodeAt(i);
-        // One space between groups; never two, never a leading one after the end.
-        if (c === 0x20 && (isUpper(at(s, i + 1)) || isDigit(at(s, i + 1)))) {
-          i++;
-          c = s.charCodeAt(i);
-        }
-        if (!isUpper(c) && !isDigit(c)) return;
-        compact += s[i];
-        i++;
-      }
-      if (compact.length !== length || isAlnum(at(s, i))) return;
-      if (ibanChecksumValid(compact)) out.push({ start, end: i, kind: 'iban' });
-    });
+  scan(s: string, out: Match[], ctx: ScanContext): void {
+    // The prefilter's pass noted every place two capitals of a country code precede two
+    // digits (what START finds, less the unknown countries): no regex over the text.
+    const starts = ctx.ibanStarts?.() ?? null;
+    if (starts === null) {
+      eachMatch(START, s, (m) => candidate(s, m.index, out));
+      return;
+    }
+    for (const p of starts) if (isIbanStart(s, p)) candidate(s, p, out);
   },
 };

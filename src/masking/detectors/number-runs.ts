@@ -10,6 +10,8 @@ export interface NumberRun {
   end: number;
   digits: number;
   dots: number;
+  /** False when a prefilter pass (prefilter.ts) found this run cannot hold a phone number. */
+  phone?: boolean;
 }
 
 // Seven characters at least: "1.2.3.4" is the shortest text any run detector matches.

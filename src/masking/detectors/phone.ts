@@ -42,8 +42,9 @@ export const phoneDetector: Detector = {
       }
     };
     for (const run of ctx.numberRuns()) {
-      // The shortest phone has 8 digits (E.164 minimum); national forms need 9 or 10.
-      if (run.digits < 8) continue;
+      // The shortest phone has 8 digits (E.164 minimum); national forms need 9 or 10. A
+      // run the prefilter measured says itself whether its groups can make a phone.
+      if (run.digits < 8 || run.phone === false) continue;
       eachMatchInRun(INTERNATIONAL, s, run, (start, text) => push(start, start + text.length, 8, 15));
       eachMatchInRun(NANP, s, run, (start, text) => push(start, start + text.length, 10, 11));
       eachMatchInRun(TRUNK, s, run, (start, text) => push(start, start + text.length, 9, 12));
