@@ -9,11 +9,13 @@ import { eachMatchInRun } from './number-runs.js';
 
 const RUN = /\d(?:[ -]?\d){12,}/g;
 
-export function luhnValid(digits: string): boolean {
+/** The Luhn check of the digits in s[start, end); anything else between them is skipped. */
+function luhnIn(s: string, start: number, end: number): boolean {
   let sum = 0;
   let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 0x30;
+  for (let i = end - 1; i >= start; i--) {
+    let d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) continue;
     if (double) {
       d *= 2;
       if (d > 9) d -= 9;
@@ -24,11 +26,13 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+export function luhnValid(digits: string): boolean {
+  return luhnIn(digits, 0, digits.length);
+}
+
 /** Digits only, 13-19 of them, network prefix and Luhn. */
 export function isCardNumber(digits: string): boolean {
-  if (digits.length < 13 || digits.length > 19) return false;
-  const first = digits.charCodeAt(0);
-  return first >= 0x32 && first <= 0x36 && luhnValid(digits);
+  return isCardIn(digits, 0, digits.length, digits.length);
 }
 
 interface Group {
@@ -55,20 +59,7 @@ function groupsOf(s: string, start: number, end: number): Group[] {
 function isCardIn(s: string, start: number, end: number, count: number): boolean {
   if (count < 13 || count > 19) return false;
   const first = s.charCodeAt(start);
-  if (first < 0x32 || first > 0x36) return false;
-  let sum = 0;
-  let double = false;
-  for (let i = end - 1; i >= start; i--) {
-    let d = s.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) continue;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
-  }
-  return sum % 10 === 0;
+  return first >= 0x32 && first <= 0x36 && luhnIn(s, start, end);
 }
 
 // Left to right, the longest window of whole groups that is a card number.
