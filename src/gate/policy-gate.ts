@@ -109,7 +109,6 @@ function fingerprintOf(sql: string, analysis: Analysis): string {
 }
 
 class PolicyGate implements StatementGate {
-  private readonly requests = new Set<Request>();
   private waiting: { id: string } | undefined;
   private closed = false;
   /** Set when a credential session's one trace read has been admitted. */
@@ -302,8 +301,7 @@ class PolicyGate implements StatementGate {
         grants: this.deps.grants,
         controls: this.controls,
         now: this.deps.now,
-        onComplete: (r, outcome) => {
-          this.requests.delete(r);
+        onComplete: (_request, outcome) => {
           this.deps.onRequestDone?.(outcome.durationMs / 1000);
           if (credential) this.deps.spendCredential?.(credential.id, outcome.error ? `its one read failed: ${outcome.error.code}` : 'its one read completed');
         },
@@ -315,7 +313,6 @@ class PolicyGate implements StatementGate {
       grant?.id ?? null,
       executions,
     );
-    this.requests.add(request);
     return request;
   }
 

@@ -111,6 +111,9 @@ export class UpstreamPool {
   private resets = 0;
   private readonly discarded: Record<string, number> = {};
   private readonly closing = new Set<Promise<void>>();
+  // The last key made: clients with the same startup parameters (the usual case) share
+  // one string instead of each member holding its own ~0.3 KB copy.
+  private lastKey = '';
 
   constructor(
     private readonly target: UpstreamTarget,
@@ -120,7 +123,7 @@ export class UpstreamPool {
   ) {}
 
   async acquire(parameters: Readonly<Record<string, string>>): Promise<UpstreamLease> {
-    const key = keyOf(parameters);
+    const key = this.sharedKey(keyOf(parameters));
     const credential = this.target.credential.current();
     for (let member = this.takeIdle(key); member; member = this.takeIdle(key)) {
       const unusable = this.unusable(member, credential.version);
@@ -147,7 +150,8 @@ export class UpstreamPool {
     const socket = connection.socket;
     socket.on('error', () => socket.destroy());
     // The reset updates the parameters the server reports, for the next client's login.
-    const reported = new Map(connection.parameters);
+    const reported = new Map<string, string>();
+    for (const [name, value] of connection.parameters) reported.set(intern(name), intern(value));
     return this.lease(
       {
         connection: { ...connection, parameters: reported },
@@ -245,7 +249,7 @@ export class UpstreamPool {
       const m = msg as PgMessage & Record<string, unknown>;
       switch (msg.name) {
         case 'parameterStatus':
-          member.parameters.set(m['parameterName'] as string, m['parameterValue'] as string);
+          member.parameters.set(intern(m['parameterName'] as string), intern(m['parameterValue'] as string));
           return;
         case 'notice':
           return;
@@ -298,6 +302,11 @@ export class UpstreamPool {
     this.idleCount++;
   }
 
+  private sharedKey(key: string): string {
+    if (key !== this.lastKey) this.lastKey = key;
+    return this.lastKey;
+  }
+
   /** The most recently parked connection for these startup parameters, taken out of the idle set. */
   private takeIdle(key: string): Member | undefined {
     const list = this.idle.get(key);
@@ -343,6 +352,21 @@ export class UpstreamPool {
     socket.on('error', () => socket.destroy());
     socket.end(serialize.end());
   }
+}
+
+// The server reports the same ~15 parameter names and mostly the same values to every
+// connection; each member kept its own decoded copies (~0.7 KB). Interned strings are
+// shared. Bounded in count and length, because values such as application_name come
+// from clients: other strings are kept as they are, which only costs the sharing.
+const INTERN_MAX = 512;
+const INTERN_MAX_LENGTH = 64;
+const interned = new Map<string, string>();
+
+function intern(text: string): string {
+  const known = interned.get(text);
+  if (known !== undefined) return known;
+  if (interned.size < INTERN_MAX && text.length <= INTERN_MAX_LENGTH) interned.set(text, text);
+  return text;
 }
 
 function keyOf(parameters: Readonly<Record<string, string>>): string {
