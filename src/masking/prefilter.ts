@@ -65,6 +65,13 @@ export interface ScanHints {
 export const SCAN_ALL: ScanHints = { triggers: Trigger.all, runs: null };
 
 /**
+ * Not a trigger: set in prefilter's result when the bytes may not all be ASCII (a byte
+ * of 0x80 or more was seen, or the pass stopped early). Without it the bytes are ASCII,
+ * and decode to the same string as latin1 as they do as UTF-8, at less cost.
+ */
+export const NOT_ASCII = 1 << 30;
+
+/**
  * JSON member keys the pass looks for (a column rule's jsonPaths), so that a document
  * whose bytes hold none of a rule's keys is relayed without being decoded. A key is
  * seen where its JSON spelling (quotes included, ASCII) ends right before a ':', after
@@ -347,27 +354,37 @@ class PrefilterState {
     return i;
   }
 
-  rare(i: number): void {
+  /** The check of the rare byte at i; returns the index of the next byte to look at. */
+  rare(i: number): number {
     const { b, start, end } = this;
     const c = b[i] as number;
     switch (c) {
       case 0x40: // @
         this.t |= Trigger.email;
-        return;
+        break;
       case 0x2d: // -
       case 0x5f: // _
         this.t |= vendorAt(b, i, start, end);
-        return;
+        break;
       case 0x2f: // /
         if (isAt(b, i - 15, start, end, 'hooks.slack.com', false)) this.t |= Trigger.slack;
-        return;
+        break;
       case 0x62: // b of bearer
         if (lower(at(b, i + 1, start, end)) === 0x65 && isAt(b, i + 1, start, end, 'earer', true)) this.t |= Trigger.bearer;
-        return;
+        break;
       case 0x7a: // z of authoriz
         if (isAt(b, i - 7, start, end, 'authori', true)) this.t |= Trigger.bearer;
-        return;
+        break;
+      default: {
+        // A byte of 0x80 or more, and the whole run of them: a character of a non-Latin
+        // script is two to four.
+        this.t |= NOT_ASCII;
+        let k = i + 1;
+        while (k < end && (b[k] as number) >= 0x80) k++;
+        return k;
+      }
     }
+    return i + 1;
   }
 
   /** The base64 run around the capital at i, measured once: 40 bytes or more after a hint word make the AWS secret bit. */
@@ -411,11 +428,12 @@ const ACTION = new Uint8Array(256).map((_, c) => {
   if (c === 0x5c) return ESCAPE;
   if (c === 0x3a) return COLON;
   if (c >= 0x41 && c <= 0x5a) return UPPER;
-  return f & CHECK ? RARE : SKIP;
+  // A byte of 0x80 or more: NOT_ASCII, in rare().
+  return f & CHECK || c >= 0x80 ? RARE : SKIP;
 });
 
 /**
- * The trigger bits for bytes [start, end) of `b`. The digit runs that set a bit are
+ * The trigger bits for bytes [start, end) of `b`, and NOT_ASCII. The digit runs that set a bit are
  * appended to `runs`, and where an IBAN may start to `ibans`, as offsets from `start`:
  * equal to string positions when the bytes are ASCII, which the caller checks. Both
  * are complete only when the text has no "\u" or "\/" escape (the pass stops at the
@@ -446,7 +464,7 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       const e = at(b, i + 1, start, end);
       if (e === 0x75 || e === 0x2f) {
         keys?.seeAll();
-        return Trigger.all;
+        return Trigger.all | NOT_ASCII;
       }
       // n r t b f " \ : a JSON escape, read as spaces by the scanner.
       i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
@@ -467,8 +485,7 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       else if ((cls[next] as number) & HEX && i > start && (cls[b[i - 1] as number] as number) & HEX) st.t |= st.address(i);
       i++;
     } else {
-      st.rare(i);
-      i++;
+      i = st.rare(i);
     }
   }
   return st.t;

@@ -13,7 +13,7 @@ import { int8Text, numericText } from './binary-scalars.js';
 import { maskJsonDocument, maskTrustedJson, type PathRule } from './json-masker.js';
 import { ARRAY_ELEMENT, Oid, valueKind } from './pg-types.js';
 import type { NumberRun } from './detectors/number-runs.js';
-import { hintTriggers, KeyProbe, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
+import { hintTriggers, KeyProbe, NOT_ASCII, prefilter, SCAN_ALL, type ScanHints } from './prefilter.js';
 import { maskRecordText } from './record-text.js';
 import type { Scanner } from './scanner.js';
 
@@ -213,11 +213,13 @@ export class ValueMasker {
   private prefiltered(buf: Buffer, start: number, end: number, hintBits: number, keys?: KeyProbe): { text: string; hints: ScanHints } | null {
     const runs: NumberRun[] = [];
     const ibans: number[] = [];
-    const triggers = (prefilter(buf, start, end, runs, keys, ibans) | hintBits) & this.scanner.triggers;
+    const bits = prefilter(buf, start, end, runs, keys, ibans);
+    const triggers = (bits | hintBits) & this.scanner.triggers;
     if (triggers === 0) return null;
-    const text = utf8(buf, start, end);
+    const maybeWide = (bits & NOT_ASCII) !== 0;
+    const text = maybeWide ? utf8(buf, start, end) : buf.toString('latin1', start, end);
     // The prefilter's offsets are byte offsets: string positions only for ASCII.
-    const ascii = text.length === end - start;
+    const ascii = !maybeWide || text.length === end - start;
     return { text, hints: { triggers, runs: ascii ? runs : null, ibans: ascii ? ibans : null } };
   }
 
