@@ -7,7 +7,7 @@
 import { parseJsonPath, type Segment } from './json-path.js';
 import { maskJsonDocument, type PathRule } from './json-masker.js';
 import { valueKind } from './pg-types.js';
-import { strategyFor, type StrategyFn } from './strategies.js';
+import { partialKeep, partialOfTail, strategyFor, type StrategyFn } from './strategies.js';
 import type { ColumnRule, MaskStrategy } from './types.js';
 import type { FieldMask, TextMask, ValueMasker } from './value-masker.js';
 
@@ -18,6 +18,8 @@ export interface CompiledRule {
   readonly apply: StrategyFn;
   /** Null: the rule covers the whole value. */
   readonly paths: readonly PathRule[] | null;
+  /** A partial rule's keep and its result from a value's tail (partialOfTail); else null. */
+  readonly partial: { readonly keep: number; readonly ofTail: (tail: string) => string } | null;
 }
 
 const NULL_FIELD: FieldMask = () => null;
@@ -44,7 +46,8 @@ export function compileColumnRules(
       rule.jsonPaths === undefined || rule.jsonPaths.length === 0
         ? null
         : rule.jsonPaths.map((p) => ({ path: parseJsonPath(p), strategy: rule.strategy, apply }));
-    out.set(name, { name, strategy: rule.strategy, apply, paths });
+    const partial = rule.strategy === 'partial' ? { keep: partialKeep(rule), ofTail: (tail: string) => partialOfTail(tail, scrub) } : null;
+    out.set(name, { name, strategy: rule.strategy, apply, paths, partial });
   }
   return out;
 }
@@ -94,7 +97,20 @@ export function ruleFieldMask(rule: CompiledRule, typeOid: number, format: 0 | 1
       return out === null ? null : JSON.stringify(out);
     });
   }
-  return onFieldText(ruleTextMask(rule, typeOid, values), binaryJsonb);
+  const onText = onFieldText(ruleTextMask(rule, typeOid, values), binaryJsonb);
+  const partial = rule.partial;
+  if (kind !== 'string' || rule.paths !== null || partial === null) return onText;
+  const keep = partial.keep;
+  // A partial rule on a string column (an email kept to its last four): when the last
+  // `keep` bytes are ASCII they are the last `keep` code points (an ASCII byte is a code
+  // point whole, and never part of an invalid sequence either), and a byte before them
+  // makes the value longer than `keep`: only the tail is decoded. Else the text's way.
+  return (buf, start, end) => {
+    const from = end - keep;
+    if (from <= start) return onText(buf, start, end);
+    for (let i = from; i < end; i++) if ((buf[i] as number) >= 0x80) return onText(buf, start, end);
+    return Buffer.from(partial.ofTail(buf.toString('latin1', from, end)), 'utf8');
+  };
 }
 
 /**

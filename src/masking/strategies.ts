@@ -33,6 +33,18 @@ export function hmacHex(key: string, value: string): string {
   return createHmac('sha256', key).update(value, 'utf8').digest('hex');
 }
 
+/** A partial rule's `keep`, checked. */
+export function partialKeep(rule: Pick<ColumnRule, 'keep'>): number {
+  const keep = rule.keep ?? 0;
+  if (!Number.isSafeInteger(keep) || keep < 0) throw new RangeError(`partial keep must be a non-negative integer, got ${keep}`);
+  return keep;
+}
+
+/** The partial strategy's result for a value longer than `keep`, given its last `keep` code points. */
+export function partialOfTail(tail: string, scrub: (s: string) => string): string {
+  return PARTIAL_MASK + scrub(tail);
+}
+
 /**
  * The function for one rule. `scrub` runs the detectors over the part `partial` keeps,
  * so a generous `keep` cannot carry a whole secret out.
@@ -44,11 +56,10 @@ export function strategyFor(rule: Pick<ColumnRule, 'strategy' | 'keep'>, hashKey
     case 'null':
       return () => null;
     case 'partial': {
-      const keep = rule.keep ?? 0;
-      if (!Number.isSafeInteger(keep) || keep < 0) throw new RangeError(`partial keep must be a non-negative integer, got ${keep}`);
+      const keep = partialKeep(rule);
       return (value) => {
         const tail = lastCodePoints(value, keep);
-        return tail.length === value.length ? PARTIAL_MASK : PARTIAL_MASK + scrub(tail);
+        return tail.length === value.length ? PARTIAL_MASK : partialOfTail(tail, scrub);
       };
     }
     case 'hash': {
