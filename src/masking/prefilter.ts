@@ -376,11 +376,14 @@ class PrefilterState {
         if (isAt(b, i - 7, start, end, 'authori', true)) this.t |= Trigger.bearer;
         break;
       default: {
-        // A byte of 0x80 or more, and the whole run of them: a character of a non-Latin
-        // script is two to four.
+        // A byte of 0x80 or more, and the bytes after it up to one that needs a look,
+        // those of 0x80 or more among them: text in a non-Latin script costs no dispatch
+        // per character.
         this.t |= NOT_ASCII;
+        const actions = ACTION_AFTER_HIGH;
         let k = i + 1;
-        while (k < end && (b[k] as number) >= 0x80) k++;
+        while (k + 4 <= end && ((actions[b[k] as number] as number) | (actions[b[k + 1] as number] as number) | (actions[b[k + 2] as number] as number) | (actions[b[k + 3] as number] as number)) === SKIP) k += 4;
+        while (k < end && actions[b[k] as number] === SKIP) k++;
         return k;
       }
     }
@@ -431,6 +434,8 @@ const ACTION = new Uint8Array(256).map((_, c) => {
   // A byte of 0x80 or more: NOT_ASCII, in rare().
   return f & CHECK || c >= 0x80 ? RARE : SKIP;
 });
+// The bytes rare() skips after one of 0x80 or more: those too.
+const ACTION_AFTER_HIGH = ACTION.map((a, c) => (c >= 0x80 ? SKIP : a));
 
 /**
  * The trigger bits for bytes [start, end) of `b`, and NOT_ASCII. The digit runs that set a bit are
