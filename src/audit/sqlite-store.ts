@@ -61,7 +61,12 @@ export interface SqliteStoreOptions {
   readonly synchronous?: SynchronousMode;
   /** How long a write waits for a lock held by another process (the CLI); default 1000. */
   readonly busyTimeoutMs?: number;
-  /** Default 50. */
+  /**
+   * Default 5. The writer commits batched records with the next durable ones, so that
+   * decision waits for all of them: at 50 ms, one point read in fifty at one client
+   * waited for fifty statements' responses (1-client p99 +3.0-3.8 ms; at 5 ms +2.0 ms,
+   * alternating A/B through the proxy, CPU per statement unchanged within the noise).
+   */
   readonly flushIntervalMs?: number;
   /** Default 500. */
   readonly maxBatchRecords?: number;
@@ -128,7 +133,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       path: options.path,
       synchronous: options.synchronous ?? 'NORMAL',
       busyTimeoutMs: options.busyTimeoutMs ?? 1000,
-      flushIntervalMs: options.flushIntervalMs ?? 50,
+      flushIntervalMs: options.flushIntervalMs ?? 5,
       maxBatchRecords: options.maxBatchRecords ?? 500,
       retryAfterMs: options.retryAfterMs ?? 100,
       mustExist: options.mustExist ?? false,
