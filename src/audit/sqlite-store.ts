@@ -217,7 +217,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
 
   /**
    * RecorderSink. Built here, one at a time, rather than all at once when the batch is
-   * handed over: a 50 ms batch built in one go stalls the event loop for milliseconds.
+   * handed over: a batch of up to 256 KiB built in one go stalls the event loop.
    */
   emit(record: Batched): void {
     if (this.closed) {
