@@ -301,7 +301,7 @@ class PolicyGate implements StatementGate {
         grants: this.deps.grants,
         controls: this.controls,
         now: this.deps.now,
-        onComplete: (_request, outcome) => {
+        onComplete: (outcome) => {
           this.deps.onRequestDone?.(outcome.durationMs / 1000);
           if (credential) this.deps.spendCredential?.(credential.id, outcome.error ? `its one read failed: ${outcome.error.code}` : 'its one read completed');
         },

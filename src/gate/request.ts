@@ -22,7 +22,7 @@ export interface RequestDeps {
   readonly grants: GrantRegistry;
   readonly controls: SessionControls;
   readonly now: () => number;
-  readonly onComplete: (request: Request, outcome: RequestOutcome) => void;
+  readonly onComplete: (outcome: RequestOutcome) => void;
 }
 
 export interface RequestOutcome {
@@ -148,7 +148,7 @@ export class Request {
       commandTag: this.tag,
       error: this.error && { sqlstate: this.error.code, message: this.error.message },
     });
-    this.deps.onComplete(this, outcome);
+    this.deps.onComplete(outcome);
   }
 }
 
