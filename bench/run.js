@@ -37,7 +37,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { cpuMicros, machine, mainThreadCpuMicros, postgresCpuMicros, reapedChildrenCpuMicros } from './lib/proc.js';
+import { cpuMicros, machine, machineTicks, mainThreadCpuMicros, postgresCpuMicros, reapedChildrenCpuMicros } from './lib/proc.js';
 import { findPgbouncer, pgbouncerVersion, startPgbouncer } from './lib/pgbouncer.js';
 import { PGBENCH, combineRuns, runPgbench } from './lib/pgbench.js';
 import { BENCH_POLICY, ROOT, startTracegate } from './lib/tracegate.js';
@@ -161,7 +161,11 @@ async function measure(target, pid, opts) {
   const main0 = pid ? mainThreadCpuMicros(pid) : 0;
   const client0 = reapedChildrenCpuMicros();
   const pg0 = postmasterPid ? postgresCpuMicros(postmasterPid) : 0;
+  const ticks0 = machineTicks();
   const r = await runPgbench(target, { script: SCRIPT, vars: { tid: TRACE_ID }, ...opts });
+  const ticks1 = machineTicks();
+  r.idleTicks = ticks1.idle - ticks0.idle;
+  r.totalTicks = ticks1.total - ticks0.total;
   const cpu = pid ? cpuMicros(pid) - cpu0 : NaN;
   const mainCpu = pid ? mainThreadCpuMicros(pid) - main0 : NaN;
   const clientCpu = reapedChildrenCpuMicros() - client0;
@@ -316,6 +320,7 @@ async function fullRun() {
       r.mainCpuUsPerTx = pids[name] ? sum('mainCpuUsPerTx') / tx : NaN;
       r.clientCpuUsPerTx = sum('clientCpuUsPerTx') / tx;
       r.postgresCpuUsPerTx = sum('postgresCpuUsPerTx') / tx;
+      r.idleShare = list.reduce((a, x) => a + x.idleTicks, 0) / Math.max(1, list.reduce((a, x) => a + x.totalTicks, 0));
       results[phase.key][name] = r;
       if (name === 'tracegate') statements += r.transactions || 0;
       log(`  = ${name.padEnd(9)} ${r.ok ? `${r.tps.toFixed(0).padStart(6)} TPS (rounds ${r.rounds.map((t) => t.toFixed(0)).join(', ')})` : `FAILED: ${r.problem}`}`);
@@ -385,6 +390,10 @@ async function fullRun() {
     .map(([phase, r]) => `${phase.label.split(',')[0]} ${fmt.n(r.mainCpuUsPerTx)} + ${fmt.n(r.cpuUsPerTx - r.mainCpuUsPerTx)}`);
   if (byThread.length > 0) {
     out.push(`tracegate CPU µs/tx, event loop + other threads (audit writer, V8's GC and compiler threads): ${byThread.join('; ')}`);
+  }
+  if (results.throughput) {
+    const idle = Object.keys(targets).map((name) => `${name} ${fmt.n(100 * results.throughput[name].idleShare)}%`);
+    out.push(`machine CPU idle (idle + iowait, all cores) during the 8-client runs: ${idle.join(', ')}`);
   }
   if (results.connect) {
     out.push(

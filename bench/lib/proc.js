@@ -34,6 +34,15 @@ function statCpuMicros(path) {
   return ((utime + stime) * 1e6) / clockTicks();
 }
 
+/**
+ * The machine's CPU time so far, in clock ticks over all cores: `idle` counts idle and
+ * iowait (a core waiting on a disk is a core nothing else ran on), `total` everything.
+ */
+export function machineTicks() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: fields[3] + fields[4], total: fields.reduce((a, v) => a + v, 0) };
+}
+
 /** VmRSS of pid in bytes. */
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
