@@ -199,11 +199,14 @@ describe('CLI', () => {
     await store.close();
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(path);
-    db.prepare(`UPDATE records SET body = replace(body, 'customers', 'orders') WHERE seq = 6`).run();
+    // Looked up, not assumed: batched records (completions, revocations) reach the chain
+    // on their own timer, so where the denied statement's record lands varies.
+    const { seq } = db.prepare(`SELECT seq FROM records WHERE kind = 'statement' AND body LIKE '%FROM customers%'`).get() as { seq: number };
+    db.prepare(`UPDATE records SET body = replace(body, 'customers', 'orders') WHERE seq = ?`).run(seq);
     db.close();
     const broken = await run(runAuditCommand, ['verify', '--store', path]);
     expect(broken.code).toBe(1);
-    expect(broken.lines[0]).toBe('audit chain BROKEN at seq 6 (statement): hash mismatch (the record, or the link to the one before it, was altered)');
+    expect(broken.lines[0]).toBe(`audit chain BROKEN at seq ${seq} (statement): hash mismatch (the record, or the link to the one before it, was altered)`);
   });
 });
 
