@@ -45,6 +45,9 @@ export function entitlementDecision(
       if (!exists || typeof claim !== 'string' || claim === '' || trace.owner !== claim) return notEntitled;
     }
     const risk = exists ? trace.risk : null;
+    // Facts without the risk this rule's approval needs were looked up for another
+    // rule: deciding on them would skip the approval, so the read is refused.
+    if (rule.approval && risk === undefined) return notEntitled;
     if (rule.approval && typeof risk === 'string' && rule.approval.risks.has(risk)) {
       return {
         outcome: 'needs-approval',

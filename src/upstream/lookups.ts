@@ -72,7 +72,9 @@ export class UpstreamLookups {
   }
 
   async trace(table: TraceTableColumns, traceId: string): Promise<TraceFacts> {
-    const cacheKey = `${table.table}\0${traceId}`;
+    // Keyed by the columns asked for too: a rule that needs only the owner caches facts
+    // without the risk, and another rule's approval check must not be answered by them.
+    const cacheKey = `${table.table}\0${table.key}\0${table.owner ?? ''}\0${table.risk ?? ''}\0${traceId}`;
     const hit = this.cache.get(cacheKey);
     const now = this.now();
     if (hit && hit.until > now) return hit.facts;

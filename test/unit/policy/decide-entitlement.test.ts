@@ -90,9 +90,21 @@ describe('decide: approval of high-risk traces', () => {
   });
 
   it('needs no approval for other risks', () => {
-    for (const risk of ['low', 'medium', null, undefined]) {
+    for (const risk of ['low', 'medium', null]) {
       expect(run(READ, { who: agent, params: ['t1'], trace: { exists: true, owner: 'agent-a', risk } }).outcome).toBe('allow');
     }
+  });
+
+  // The attack: facts looked up for a rule that needs only the owner (no risk column
+  // read) reach a rule with approval; deciding on them would skip the approval.
+  it('refuses when the facts lack the risk the approval needs', () => {
+    expect(run(READ, { who: agent, params: ['t1'], trace: { exists: true, owner: 'agent-a' } })).toEqual({
+      outcome: 'deny',
+      category: 'denied',
+      rule: 'agents',
+      reason: NOT_ENTITLED,
+      sqlstate: '42501',
+    });
   });
 });
 
