@@ -93,6 +93,9 @@ interface Admission {
   readonly params: readonly (string | null)[];
   /** The analysis of `sql` (from the analysis cache, so one object per distinct text). */
   readonly analysis: Analysis;
+  /** What it was decided under, so a portal executed after a policy reload is decided again. */
+  readonly policy: Policy;
+  readonly paramTypes: readonly number[];
 }
 
 // A grant's statement fingerprint, kept with the cached analysis of its text: hashing
@@ -151,7 +154,10 @@ class PolicyGate implements StatementGate {
   }
 
   async execute(portal: BoundPortal): Promise<Execution> {
-    const admission = portal.decision as Admission;
+    let admission = portal.decision as Admission;
+    // A portal outlives its Bind (held open in a transaction, run again after a row
+    // limit): once the policy is reloaded, the decision made at Bind no longer holds.
+    if (admission.policy !== this.deps.policy()) admission = await this.evaluate(admission.sql, admission.analysis, admission.params, admission.paramTypes);
     const request = await this.admit(admission, 1);
     const [execution] = request.executions(1);
     if (!execution) throw new Error('no execution');
@@ -215,9 +221,9 @@ class PolicyGate implements StatementGate {
     }
     const seconds = (performance.now() - started) / 1000;
     this.deps.onDecision?.(decision.outcome === 'allow' ? 'allow' : decision.outcome === 'deny' ? 'deny' : 'needs-approval', decision.category, seconds);
-    if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params, analysis };
+    if (decision.outcome !== 'deny') return { decision, enforced: true, sql, params, analysis, policy, paramTypes };
     // Monitor mode: the denial is recorded when the statement is admitted, as not enforced.
-    if (!this.enforcing) return { decision, enforced: false, sql, params, analysis };
+    if (!this.enforcing) return { decision, enforced: false, sql, params, analysis, policy, paramTypes };
     const decisionId = randomUUID();
     await this.record(decisionId, sql, params, decision, 'deny', true, null, null);
     throw error(decision.sqlstate, decision.reason, { reference: `decision ${decisionId}` });
