@@ -27,7 +27,8 @@
 //   iban         an IBAN country code, then two digits
 // Column and key hints (an "authorization" column) are added by the caller.
 // Escapes: the scanner reads "\n", "\"", "\\" ... as two spaces, so here their letter is
-// skipped and separates runs too; "\u" and "\/" stand for any character: every bit.
+// skipped and separates runs too (but the b of "\b", which may start "bearer" in text
+// scanned as written); "\u" and "\/" stand for any character: every bit.
 import { IBAN_LENGTHS } from './detectors/iban.js';
 import type { NumberRun } from './detectors/number-runs.js';
 
@@ -471,8 +472,9 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
         keys?.seeAll();
         return Trigger.all | NOT_ASCII;
       }
-      // n r t b f " \ : a JSON escape, read as spaces by the scanner.
-      i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x62 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
+      // n r t f " \ : a JSON escape, read as spaces by the scanner, and no trigger. Not
+      // "\b": plain text is scanned as written too, where "\bearer" is the word bearer.
+      i += e === 0x6e || e === 0x72 || e === 0x74 || e === 0x66 || e === 0x22 || e === 0x5c ? 2 : 1;
     } else if (action === UPPER) {
       // A capital: the literals that start or end at A, J, V, B or Z (upperAt), and the
       // base64 run it is in, unless that run was measured already.
