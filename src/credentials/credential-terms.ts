@@ -20,7 +20,7 @@ export const DEFAULT_CREDENTIAL_TTL_MS = 60_000;
 export function decideCredential(policy: Policy, identity: Identity, traceId: string, trace?: TraceInfo | null): Decision {
   const rule = ruleForIdentity(policy, identity);
   if (!rule) return deny('identity', null, `no tracegate rule matches the groups of ${identity.subject}`, '28000');
-  const terms = { traceId, limits: rule.limits, grantTtlMs: rule.grantTtlMs, maskingExempt: rule.maskingExempt, pinnedParams: [] };
+  const terms = { traceId, limits: rule.limits, grantTtlMs: rule.grantTtlMs, maskingExempt: rule.maskingExempt, pinnedParams: [], pinnedParamsUsedElsewhere: [] };
   return entitlementDecision(policy, rule, identity, terms, trace);
 }
 

@@ -207,6 +207,8 @@ class PolicyGate implements StatementGate {
     }
     if (decision.outcome === 'allow' || decision.outcome === 'needs-approval') {
       const unsafe = decision.category === 'trace-read' ? decision.pinnedParams.find((n) => !PIN_PARAM_TYPE_OIDS.has(paramTypes[n - 1] ?? 0)) : undefined;
+      // Undeclared, it takes the type its other use gives it (bpchar from `$1::char(60)`).
+      const inferred = decision.category === 'trace-read' ? decision.pinnedParamsUsedElsewhere.find((n) => (paramTypes[n - 1] ?? 0) === 0) : undefined;
       if (unsafe !== undefined) {
         // The server would convert a parameter declared as another type before comparing,
         // so the value compared would not be the text this decision pinned.
@@ -215,6 +217,14 @@ class PolicyGate implements StatementGate {
           category: 'denied',
           rule: decision.rule,
           reason: `parameter $${unsafe} pins the trace key but is declared with type OID ${paramTypes[unsafe - 1]}; declare it as text or leave it unspecified`,
+          sqlstate: '42501',
+        };
+      } else if (inferred !== undefined) {
+        decision = {
+          outcome: 'deny',
+          category: 'denied',
+          rule: decision.rule,
+          reason: `parameter $${inferred} pins the trace key and is also used elsewhere in the statement, where the server may give it another type; declare it as text at Parse, or use a parameter of its own there`,
           sqlstate: '42501',
         };
       }

@@ -40,6 +40,7 @@ export function decide(
   const statements = analysis.statements;
   const traceIds: string[] = [];
   const pinnedParams = new Set<number>();
+  const usedElsewhere = new Set<number>();
   // Even a read of no trace data returns rows (generate_series can return many): limit it.
   let returnsRows = false;
   const housekeeping: string[] = [];
@@ -71,6 +72,7 @@ export function decide(
           traceIds.push(value);
           pinnedParams.add(pin.number);
         }
+        for (const n of verdict.typedElsewhere) usedElsewhere.add(n);
         break;
       }
       case 'blocked':
@@ -109,6 +111,7 @@ export function decide(
     grantTtlMs: rule.grantTtlMs,
     maskingExempt: rule.maskingExempt,
     pinnedParams: [...pinnedParams].sort((a, b) => a - b),
+    pinnedParamsUsedElsewhere: [...usedElsewhere].filter((n) => pinnedParams.has(n)).sort((a, b) => a - b),
   };
   return entitlementDecision(policy, rule, identity, terms, trace);
 }

@@ -38,6 +38,12 @@ export interface GrantTerms {
    * no longer be the text this decision saw.
    */
   readonly pinnedParams: readonly number[];
+  /**
+   * Those of pinnedParams the statement also uses elsewhere than `key = $n`, where an
+   * unspecified type (0) would be inferred from that use (select-check.ts): the
+   * session must find them declared as text or varchar.
+   */
+  readonly pinnedParamsUsedElsewhere: readonly number[];
 }
 
 export type Decision =

@@ -14,10 +14,13 @@ export type PinSource = { readonly type: 'text'; readonly value: string } | { re
 export interface PinResult {
   /** Every value each trace-table reference was pinned to (more than one: all must agree). */
   readonly pins: ReadonlyMap<EntryId, readonly PinSource[]>;
+  /** Per parameter, how many conjuncts compare a trace key with it directly (`key = $n`). */
+  readonly keyComparisons: ReadonlyMap<number, number>;
 }
 
 export function computePins(conjuncts: readonly Conjunct[], traceEntries: ReadonlyMap<EntryId, TraceTable>, resolver: Resolver): PinResult {
   const pins = new Map<EntryId, PinSource[]>();
+  const keyComparisons = new Map<number, Set<number>>();
   const target = (op: Operand, restricts: readonly EntryId[]): EntryId | null => {
     if (op.type !== 'column') return null;
     const r = resolver.resolve(op.use);
@@ -47,6 +50,16 @@ export function computePins(conjuncts: readonly Conjunct[], traceEntries: Readon
     pins.set(entry, [...current, ...added]);
     return true;
   };
+  const countKeyComparison = (t: Operand, s: Operand, restricts: readonly EntryId[], conjunct: number): void => {
+    if (s.type !== 'param' || target(t, restricts) === null) return;
+    let seen = keyComparisons.get(s.number);
+    if (!seen) keyComparisons.set(s.number, (seen = new Set()));
+    seen.add(conjunct);
+  };
+  conjuncts.forEach((c, i) => {
+    countKeyComparison(c.left, c.right, c.restricts, i);
+    countKeyComparison(c.right, c.left, c.restricts, i);
+  });
   let changed = true;
   while (changed) {
     changed = false;
@@ -55,7 +68,7 @@ export function computePins(conjuncts: readonly Conjunct[], traceEntries: Readon
       if (pinFrom(c.right, c.left, c.restricts)) changed = true;
     }
   }
-  return { pins };
+  return { pins, keyComparisons: new Map([...keyComparisons].map(([n, s]) => [n, s.size])) };
 }
 
 function sameSource(a: PinSource, b: PinSource): boolean {

@@ -16,7 +16,18 @@ import type { Policy, TraceTable } from './types.js';
 export type SelectVerdict =
   | { readonly type: 'deny'; readonly reason: string }
   | { readonly type: 'housekeeping' }
-  | { readonly type: 'trace-read'; readonly pins: readonly PinSource[] };
+  | {
+      readonly type: 'trace-read';
+      readonly pins: readonly PinSource[];
+      /**
+       * Pinning parameters also used somewhere other than `key = $n` (a cast, a function
+       * argument, another column's comparison). With no type declared at Parse, the
+       * server infers the parameter's type from the first such use: `$1::char(60)`
+       * makes it bpchar, which compares ignoring trailing blanks, so the trace the
+       * server reads would not be the value pinned here.
+       */
+      readonly typedElsewhere: readonly number[];
+    };
 
 // The verdict depends only on the (immutable, text-cached) facts, the policy and the
 // exemption, never on parameters or time: memoise it so a repeated statement costs a
@@ -79,8 +90,12 @@ function evaluate(facts: SelectFacts, policy: Policy, maskingExempt: boolean): S
 
   const resolver = new Resolver(facts, classes, policy.maskedColumns);
   const pins: PinSource[] = [];
+  const typedElsewhere: number[] = [];
   if (traceEntries.size) {
     const result = computePins(facts.conjuncts, traceEntries, resolver);
+    for (const [n, comparisons] of result.keyComparisons) {
+      if (facts.paramUses.filter((u) => u === n).length > comparisons) typedElsewhere.push(n);
+    }
     for (const [entryId, table] of traceEntries) {
       const values = result.pins.get(entryId);
       if (!values || values.length === 0) {
@@ -101,7 +116,7 @@ function evaluate(facts: SelectFacts, policy: Policy, maskingExempt: boolean): S
     const derivation = derivationProblem(facts, resolver, classes);
     if (derivation) return deny(derivation);
   }
-  return traceEntries.size ? { type: 'trace-read', pins } : { type: 'housekeeping' };
+  return traceEntries.size ? { type: 'trace-read', pins, typedElsewhere } : { type: 'housekeeping' };
 }
 
 function samePin(a: PinSource, b: PinSource): boolean {

@@ -74,6 +74,7 @@ export class FactsBuilder {
   readonly exprs: ExprNode[] = [];
   readonly roots: ExprRoot[] = [];
   private readonly params = new Set<number>();
+  private readonly paramUses: number[] = [];
   private nodes = 0;
 
   newScope(role: ScopeRole, shape: Scope['shape']): ScopeId {
@@ -120,6 +121,7 @@ export class FactsBuilder {
   addParam(n: number): void {
     if (!Number.isInteger(n) || n < 1) throw new Unanalysable(`parameter $${n}`);
     this.params.add(n);
+    this.paramUses.push(n);
   }
 
   /** Counts a visited node and bounds the walk. */
@@ -146,6 +148,7 @@ export class FactsBuilder {
       types: this.types,
       ctes: this.ctes,
       params: [...this.params].sort((a, b) => a - b),
+      paramUses: this.paramUses,
       exprs: this.exprs,
       roots: this.roots,
     };

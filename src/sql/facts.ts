@@ -351,6 +351,8 @@ export interface SelectFacts extends FactsBase {
   readonly ctes: readonly CteDef[];
   /** Parameter numbers ($n) referenced anywhere. */
   readonly params: readonly number[];
+  /** Every reference to a parameter, in the order met: $n once per place it is used. */
+  readonly paramUses: readonly number[];
   readonly exprs: readonly ExprNode[];
   readonly roots: readonly ExprRoot[];
 }

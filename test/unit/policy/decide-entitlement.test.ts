@@ -37,6 +37,7 @@ describe('decide: owner entitlement', () => {
       grantTtlMs: 20_000,
       maskingExempt: false,
       pinnedParams: [1],
+      pinnedParamsUsedElsewhere: [],
     });
   });
 
@@ -86,6 +87,7 @@ describe('decide: approval of high-risk traces', () => {
       grantTtlMs: 20_000,
       maskingExempt: false,
       pinnedParams: [1],
+      pinnedParamsUsedElsewhere: [],
     });
   });
 

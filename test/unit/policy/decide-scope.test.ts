@@ -295,7 +295,23 @@ describe('decide: parser-level denials', () => {
 
   it('reports the pinned parameters so the session can check their declared types', () => {
     const d = run(`SELECT * FROM traces t JOIN trace_steps s ON s.trace_id = $2 WHERE t.trace_id = $1`, { params: ['t1', 't1'] });
-    expect(d).toMatchObject({ outcome: 'allow', traceId: 't1', pinnedParams: [1, 2] });
+    expect(d).toMatchObject({ outcome: 'allow', traceId: 't1', pinnedParams: [1, 2], pinnedParamsUsedElsewhere: [] });
+  });
+
+  // Undeclared, a parameter takes its type from its first use: `$1::char(60)` makes it
+  // bpchar, which compares with trace_id ignoring trailing blanks.
+  it('reports pinning parameters also used elsewhere, whose type that use may decide', () => {
+    const elsewhere = [
+      `SELECT t.trace_id, $1::char(60) AS x FROM traces t WHERE t.trace_id = $1`,
+      `SELECT * FROM trace_steps WHERE trace_id = $1 AND role = $1`,
+      `SELECT * FROM traces WHERE trace_id = $1 AND length($1) > 0`,
+    ];
+    for (const sql of elsewhere) expect(run(sql, { params: ['t1'] }), sql).toMatchObject({ outcome: 'allow', pinnedParams: [1], pinnedParamsUsedElsewhere: [1] });
+    const keysOnly = [
+      `SELECT * FROM traces t WHERE t.trace_id = $1 AND EXISTS (SELECT 1 FROM trace_steps s WHERE s.trace_id = $1)`,
+      `SELECT * FROM traces t JOIN trace_steps s ON s.trace_id = $1 WHERE t.trace_id = $1::text`,
+    ];
+    for (const sql of keysOnly) expect(run(sql, { params: ['t1'] }), sql).toMatchObject({ outcome: 'allow', pinnedParams: [1], pinnedParamsUsedElsewhere: [] });
   });
 
   it('does not echo more than the statement gave when two traces are read', () => {

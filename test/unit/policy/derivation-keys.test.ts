@@ -30,11 +30,11 @@ describe('derivation: output keys', () => {
   const facts = (): SelectFacts => selectFacts("SELECT step, content FROM trace_steps WHERE trace_id = 't1'");
 
   it('follows the statement as analysed', () => {
-    expect(checkSelect(facts(), testPolicy, false)).toEqual({ type: 'trace-read', pins: [{ type: 'text', value: 't1' }] });
+    expect(checkSelect(facts(), testPolicy, false)).toEqual({ type: 'trace-read', pins: [{ type: 'text', value: 't1' }], typedElsewhere: [] });
   });
 
   it('keys the largest output in range like any other', () => {
-    expect(checkSelect(withOutput(facts(), { scope: 0, index: 2 ** 20 - 1 }), testPolicy, false)).toEqual({ type: 'trace-read', pins: [{ type: 'text', value: 't1' }] });
+    expect(checkSelect(withOutput(facts(), { scope: 0, index: 2 ** 20 - 1 }), testPolicy, false)).toEqual({ type: 'trace-read', pins: [{ type: 'text', value: 't1' }], typedElsewhere: [] });
   });
 
   for (const output of [
