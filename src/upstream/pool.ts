@@ -17,13 +17,16 @@
 //   setting to the connection's startup values: that is why the pins (read-only
 //   default, statement_timeout, search_path, ...) and the client's startup parameters
 //   are startup options (startup-params.ts), and why idle connections are kept per
-//   exact set of startup parameters. Any answer but the expected ones (an error, a
-//   row, a COPY), or a final state other than idle outside a transaction, closes the
-//   connection. test/integration/foundation/pool.test.ts checks each of these.
+//   exact set of startup parameters. Then setseed with a fresh random value: DISCARD
+//   ALL leaves random()'s generator where the last client left it, seeded as that
+//   client chose. Any answer but the expected ones (an error, a row other than
+//   setseed's, a COPY), or a final state other than idle outside a transaction, closes
+//   the connection. test/integration/foundation/pool.test.ts checks each of these.
 // - While idle, any byte from the server (a FATAL from pg_terminate_backend, a server
 //   shutdown) or a closed socket drops it; so do the idle timeout and max lifetime,
 //   and a rotated upstream password (credential.ts): a connection logged in with the
 //   old one is closed rather than reused.
+import { randomInt } from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage as PgMessage } from 'pg-protocol/dist/messages.js';
@@ -224,7 +227,8 @@ export class UpstreamPool {
     // A session may end between corking the socket and its deferred uncork; whatever
     // it corked was answered (settled), so nothing but our reset is written from here.
     while (socket.writableCorked > 0) socket.uncork();
-    const expected = status === 'I' ? ['DISCARD ALL'] : ['ROLLBACK', 'DISCARD ALL'];
+    const reseed = 'SELECT 1';
+    const expected = [...(status === 'I' ? [] : ['ROLLBACK']), 'DISCARD ALL', reseed];
     const parser = new Parser();
     let answered = 0;
     let done = false;
@@ -253,6 +257,11 @@ export class UpstreamPool {
           return;
         case 'notice':
           return;
+        case 'rowDescription':
+        case 'dataRow':
+          // setseed's one row; a row anywhere else means the session was not idle.
+          if (expected[answered] !== reseed) finish(`unexpected ${msg.name}`);
+          return;
         case 'commandComplete':
           if (m['text'] !== expected[answered]) finish(`unexpected ${String(m['text'])}`);
           return;
@@ -272,7 +281,11 @@ export class UpstreamPool {
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.on('error', onClose);
-    socket.write(Buffer.concat([...(status === 'I' ? [] : [serialize.query('ROLLBACK')]), serialize.query('DISCARD ALL')]));
+    // A seed in [-1, 1) from 47 random bits (randomInt takes at most 48).
+    const seed = randomInt(2 ** 47) / 2 ** 46 - 1;
+    socket.write(
+      Buffer.concat([...(status === 'I' ? [] : [serialize.query('ROLLBACK')]), serialize.query('DISCARD ALL'), serialize.query(`SELECT setseed(${seed})`)]),
+    );
     socket.resume();
   }
 

@@ -310,6 +310,7 @@ describe('the pool against Postgres directly', () => {
       'BEGIN',
       'DECLARE leak_cursor CURSOR WITH HOLD FOR SELECT 1',
       'COMMIT',
+      'SELECT setseed(0.42)',
     ];
     for (const sql of leftover) expect((await rawQuery(first, sql)).error, sql).toBeUndefined();
     first.release('I');
@@ -329,6 +330,13 @@ describe('the pool against Postgres directly', () => {
     expect(await show('SELECT count(*)::text FROM pg_listening_channels()')).toBe('0');
     expect(await show('SELECT count(*)::text FROM pg_prepared_statements')).toBe('0');
     expect(await show('SELECT count(*)::text FROM pg_cursors')).toBe('0');
+    // What random() gives right after setseed(0.42): the last client chose it.
+    const seeded = await superuser(async (c) => {
+      await c.query('SELECT setseed(0.42)');
+      return (await c.query<{ r: string }>('SELECT random()::text AS r')).rows[0]?.r;
+    });
+    expect(seeded).toMatch(/^0\./);
+    expect(await show('SELECT random()::text')).not.toBe(seeded);
     second.release('I');
   });
 
