@@ -2,7 +2,7 @@
 // more statements) or one Execute. It holds the request's grant, applies masking and
 // the row/byte limits to what comes back, records the response as the client saw it,
 // and revokes the grant the moment the request completes.
-import { decodeBackend, encode, type FieldDescription } from '../../protocol/index.js';
+import { decodeBackend, encode, type ErrorFields, type FieldDescription } from '../../protocol/index.js';
 import type { ResponseRecorder } from '../audit/store.js';
 import type { GrantRegistry, GrantRevokeReason } from '../grants/grant-registry.js';
 import type { Masker, ResultMasker } from '../masking/masker.js';
@@ -95,12 +95,17 @@ export class Request {
   }
 
   /** @internal */ notice(frame: Buffer): Buffer {
+    return this.maskedMessage(frame).frame;
+  }
+
+  /** A notice or error as the client gets it (masked, recorded), with its fields; null fields if it is neither. */
+  private maskedMessage(frame: Buffer): { frame: Buffer; fields: ErrorFields | null } {
     const msg = decodeBackend({ code: frame[0] ?? 0, raw: frame });
-    if (msg.type !== 'NoticeResponse' && msg.type !== 'ErrorResponse') return frame;
+    if (msg.type !== 'NoticeResponse' && msg.type !== 'ErrorResponse') return { frame, fields: null };
     const fields = this.maskingExempt ? msg.fields : this.deps.masker.maskErrorFields(msg.fields);
     this.recorder.add({ type: msg.type, fields });
-    if (fields === msg.fields) return frame;
-    return msg.type === 'NoticeResponse' ? encode.noticeResponse(fields) : encode.errorResponse(fields);
+    if (fields === msg.fields) return { frame, fields };
+    return { frame: msg.type === 'NoticeResponse' ? encode.noticeResponse(fields) : encode.errorResponse(fields), fields };
   }
 
   /** @internal */ complete(frame: Buffer, outcome: Outcome): Buffer {
@@ -114,8 +119,10 @@ export class Request {
       out = encode.errorResponse(fields);
       this.pending = 1;
     } else if (outcome.error) {
-      this.error = { ...outcome.error };
-      out = this.notice(frame);
+      const masked = this.maskedMessage(frame);
+      // The completion keeps the message as the client got it: an error may echo a value.
+      this.error = { code: outcome.error.code, message: masked.fields?.message ?? outcome.error.message };
+      out = masked.frame;
     } else {
       if (outcome.tag !== undefined) {
         this.tag = outcome.tag;

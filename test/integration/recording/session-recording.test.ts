@@ -26,6 +26,8 @@ const DENIED = 'SELECT email, api_key FROM customers';
 const NOTICE = 'ROLLBACK';
 // Fails at execution (a row's value is needed), so the error answers the Execute.
 const FAILING = 'SELECT step / (step - step) AS boom FROM trace_steps WHERE trace_id = $1';
+// Fails echoing the value it could not cast: step 1's content, with a planted phone number.
+const ECHOING = 'SELECT content::int AS n FROM trace_steps WHERE trace_id = $1 AND step = 1';
 
 interface Received {
   readonly rows: (string | null)[][];
@@ -62,6 +64,7 @@ beforeAll(async () => {
   received.set(DENIED, await run(client, DENIED));
   received.set(NOTICE, await run(client, NOTICE));
   received.set(FAILING, await run(client, FAILING, [MINE]));
+  received.set(ECHOING, await run(client, ECHOING, [MINE]));
   await client.end();
   const sessionId = await sessionIdByApplication(storePath, 'recording-session');
   detail = await endedSession(storePath, sessionId);
@@ -91,14 +94,14 @@ describe('a node-postgres session is recorded completely', () => {
       tls: null,
       mode: 'enforce',
       endReason: 'client terminated',
-      statements: 5,
+      statements: 6,
       denied: 1,
       traceIds: [MINE],
     });
     expect(session.tokenHash).toMatch(/^[0-9a-f]{64}$/);
     expect(session.startedAt).toBeGreaterThanOrEqual(sessionStartedAfter);
     expect(session.endedAt).toBeGreaterThanOrEqual(Math.max(...detail.statements.map((s) => s.at)));
-    expect(detail.statements.map((s) => s.text)).toEqual([SIMPLE_READ, EXTENDED_READ, DENIED, NOTICE, FAILING]);
+    expect(detail.statements.map((s) => s.text)).toEqual([SIMPLE_READ, EXTENDED_READ, DENIED, NOTICE, FAILING, ECHOING]);
   });
 
   test('a simple-protocol read: decision, rule, grant, trace, rows and the masked values', () => {
@@ -144,9 +147,18 @@ describe('a node-postgres session is recorded completely', () => {
     expect(failing.response.at(-1)).toMatchObject({ type: 'ErrorResponse', fields: { code: '22012', message: 'division by zero' } });
   });
 
+  test('an error that echoes a value is recorded masked, as the client got it, in the completion too', () => {
+    const got = received.get(ECHOING)?.error;
+    expect(got?.code).toBe('22P02');
+    expect(got?.message).toMatch(/\[redacted:phone\]/);
+    const echoing = statement(ECHOING);
+    expect(echoing.completion?.error).toEqual({ sqlstate: '22P02', message: got?.message });
+    expect(leaked(JSON.stringify(echoing))).toEqual([]);
+  });
+
   test('every trace read had its own grant, issued with the decision and revoked when it finished', () => {
     const reads = detail.statements.filter((s) => s.traceId !== null);
-    expect(reads.map((s) => s.text)).toEqual([SIMPLE_READ, EXTENDED_READ, FAILING]);
+    expect(reads.map((s) => s.text)).toEqual([SIMPLE_READ, EXTENDED_READ, FAILING, ECHOING]);
     expect(detail.grants.map((g) => [g.grantId, g.statementId, g.traceId, g.subject, g.rule])).toEqual(
       reads.map((s) => [s.grantId, s.statementId, MINE, 'agent-a', 'agents-read-own-traces']),
     );
@@ -154,7 +166,7 @@ describe('a node-postgres session is recorded completely', () => {
       expect(g.expiresAt - g.issuedAt).toBe(g.ttlMs);
       expect(g.revokedAt).toBeGreaterThanOrEqual(g.issuedAt);
     }
-    expect(detail.grants.map((g) => g.revokeReason)).toEqual(['completed', 'completed', 'error']);
+    expect(detail.grants.map((g) => g.revokeReason)).toEqual(['completed', 'completed', 'error', 'error']);
   });
 });
 
