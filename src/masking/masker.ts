@@ -9,7 +9,9 @@
 //      catalog, so aliases do not matter) has a column rule: the rule's strategy;
 //   2. its origin cannot be resolved while rules exist: NULL (fail closed);
 //   3. its type is a table's row type (SELECT t FROM traces t): field by field, each
-//      by its column's rule or detectors (row-type-mask.ts);
+//      by its column's rule or detectors (row-type-mask.ts); an anonymous record (a
+//      subquery's or WITH query's row, ROW(...)) while rules exist: NULL, since its
+//      fields have no origin and one may be a ruled column or a ruled table's row;
 //   4. it is JSON computed by an expression (to_jsonb(t)) while rules exist: the rules
 //      by key (column-rules.ts expressionPathRules), plus detectors;
 //   5. detectors, by the value's type (value-masker.ts).
@@ -24,7 +26,7 @@ import { compileColumnRules, expressionPathRules, jsonPathsFieldMask, ruleFieldM
 import { maskDataRowFrame } from './data-row.js';
 import { enabledDetectors } from './detectors/registry.js';
 import type { PathRule } from './json-masker.js';
-import { FIRST_NORMAL_OID, valueKind } from './pg-types.js';
+import { FIRST_NORMAL_OID, Oid, valueKind } from './pg-types.js';
 import { rowTypeFieldMask } from './row-type-mask.js';
 import { Scanner } from './scanner.js';
 import { isDetectorKind, type MaskingConfig } from './types.js';
@@ -137,6 +139,7 @@ class PolicyMasker implements Masker {
       if (row && rowTypeOf) return rowTypeFieldMask(row, f.format, { values: this.values, rules: this.rules, rowTypeOf });
       if (ruled && rowTypeOf === undefined) return NULL_FIELD;
     }
+    if (ruled && (f.typeOid === Oid.record || f.typeOid === Oid.recordArray)) return NULL_FIELD;
     const kind = valueKind(f.typeOid);
     if (ruled && f.tableOid === 0 && (kind === 'json' || kind === 'jsonb')) {
       return jsonPathsFieldMask(this.expressionPaths, f.typeOid, f.format, this.values);

@@ -6,10 +6,13 @@
 //   operation, a VALUES list or a subquery used as a value, its value would leave
 //   unmasked or be revealed by an oracle: denied.
 // - Whole rows (t, t.*, to_jsonb(t), row_to_json(t), json_agg(t), t::text) are allowed
-//   only as a whole output column: the masker handles them by JSON key and detectors.
-//   Taking them apart in an expression ((t).email, to_jsonb(t)->>'email') is denied.
+//   only as a whole output column: the masker handles them by field (a row type) or by
+//   JSON key. Taking them apart in an expression ((t).email, to_jsonb(t)->>'email') is
+//   denied, and so is t::text of a table with masked columns: record text carries no
+//   column names, so its fields could only be scanned by detectors, not ruled.
 // - Catalog columns that expose data or secrets (pg_proc.prosrc ...) are never read.
 import type { ColumnUse, Output, Scope, SelectFacts } from '../sql/facts.js';
+import { WHOLE_ROW_TO_TEXT } from '../sql/select-analyzer.js';
 import type { RelationClass } from './relations.js';
 import type { Origin, Resolver } from './resolve.js';
 
@@ -77,6 +80,9 @@ function maskedUseProblem(use: ColumnUse, origin: Origin, masked: string, fieldS
   }
   if (ctx.type === 'wholerow-output' && origin.type === 'base') {
     return `${masked} is passed to ${ctx.via}: select it as a bare column so it can be masked`;
+  }
+  if (ctx.type === 'wholerow-output' && origin.type === 'whole-row' && ctx.via === WHOLE_ROW_TO_TEXT) {
+    return `${masked} are cast to text, where their masked columns cannot be found: select the columns, or to_jsonb() of the row`;
   }
   const scope = facts.scopes[ctx.scope];
   if (!scope) return null;

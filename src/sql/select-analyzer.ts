@@ -70,6 +70,8 @@ export function analyzeSelect(body: AstBody, text: string): SelectFacts {
 // the detectors scan whole (record text); allowed only as a whole output column.
 const WHOLE_ROW_FUNCTIONS = new Set(['to_json', 'to_jsonb', 'row_to_json', 'json_agg', 'jsonb_agg']);
 const WHOLE_ROW_CASTS = new Set(['text', 'json', 'jsonb']);
+/** How a whole row's cast to text is named in its use (column-access.ts refuses it for tables with masked columns). */
+export const WHOLE_ROW_TO_TEXT = 'a cast to text';
 
 class QueryAnalyzer {
   constructor(private readonly b: FactsBuilder) {}
@@ -284,7 +286,7 @@ class QueryAnalyzer {
       const qualifiedOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
       if (!qualifiedOk || last === undefined || !WHOLE_ROW_CASTS.has(last)) return null;
       typeNameRef(body['typeName'], ctx);
-      return this.b.addUse(first.ref, ctx.env, { type: 'wholerow-output', scope, via: `a cast to ${last}` }, first.location);
+      return this.b.addUse(first.ref, ctx.env, { type: 'wholerow-output', scope, via: last === 'text' ? WHOLE_ROW_TO_TEXT : `a cast to ${last}` }, first.location);
     }
     return null;
   }

@@ -309,6 +309,13 @@ describe('column rules', () => {
     expect(rowTexts(p.maskDataRow(dataRow(['plain', 'plain'])))).toEqual([null, 'plain']);
   });
 
+  // A subquery's row (SELECT x FROM (SELECT t FROM traces t) x) arrives as an anonymous
+  // record: its fields have no origin, and record text no column names to rule by.
+  it('NULL anonymous records and arrays of them, in both formats (fail closed)', () => {
+    const p = plan(masker, [field('x', Oid.record), field('y', Oid.record, { format: 1 }), field('z', Oid.recordArray)], columnOf);
+    expect(rowFields(p.maskDataRow(dataRow(['(t-1,agent-a)', Buffer.from([0, 0, 0, 0]), '{"(t-1,agent-a)"}'])))).toEqual([null, null, null]);
+  });
+
   it('NULL array columns under a rule', () => {
     const m = createMasker({ columns: [{ column: 'public.traces.trace_id', strategy: 'redact' }] });
     expect(rowFields(plan(m, [col('ids', Oid.textArray, 1)], columnOf).maskDataRow(dataRow(['{a,b}'])))).toEqual([null]);
