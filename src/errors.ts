@@ -36,6 +36,9 @@ export const fatal = (sqlstate: string, message: string, options?: ClientErrorOp
 export const error = (sqlstate: string, message: string, options?: ClientErrorOptions): ClientError =>
   new ClientError(sqlstate, Severity.Error, message, options);
 
+/** A session's token expired: the session ends before its next statement runs (SPEC section 1). */
+export const tokenExpired = (): ClientError => fatal('28000', 'token expired: reconnect with a fresh access token');
+
 export interface ErrorFieldsOut {
   severity: string;
   code: string;

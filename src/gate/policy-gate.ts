@@ -22,7 +22,7 @@ import type { ApprovalService } from '../approvals/approval.js';
 import { AuditUnavailableError } from '../audit/audit-unavailable-error.js';
 import { decisionFields } from '../log.js';
 import type { AuditStore, DecisionOutcome, StatementDecision } from '../audit/store.js';
-import { ClientError, error } from '../errors.js';
+import { ClientError, error, tokenExpired } from '../errors.js';
 import type { Grant, GrantRegistry } from '../grants/grant-registry.js';
 import type { CredentialBinding, Identity } from '../identity.js';
 import type { ColumnCatalog } from '../masking/catalog.js';
@@ -281,6 +281,12 @@ class PolicyGate implements StatementGate {
         await this.record(decisionId, sql, params, { ...decision, reason: quota.reason }, 'deny', true, null, approvalId, '53400');
         throw error('53400', quota.reason, { reference: `decision ${decisionId}` });
       }
+    }
+    // An approval can take minutes: a token that expired meanwhile ends the session
+    // before the statement runs, as it would have before any other statement.
+    if (this.deps.now() >= this.info.identity.expiresAt) {
+      await this.record(decisionId, sql, params, { ...decision, reason: 'the token expired before the statement could run' }, 'deny', true, null, approvalId, '28000');
+      throw tokenExpired();
     }
     let grant: Grant | null = null;
     let request: Request | undefined;

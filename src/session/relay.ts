@@ -37,7 +37,7 @@ import {
   type FrontendReader,
   type TransactionStatus,
 } from '../../protocol/index.js';
-import { error as clientError, fatal, toErrorFields, type ClientError } from '../errors.js';
+import { error as clientError, fatal, toErrorFields, tokenExpired, type ClientError } from '../errors.js';
 import { Outbox } from './outbox.js';
 import { ResponseQueue, type Describable, type Pending } from './response-queue.js';
 import type { BoundPortal, Execution, PreparedStatement, StatementGate } from './statement-gate.js';
@@ -407,7 +407,7 @@ export class Relay {
   }
 
   private checkExpiry(): void {
-    if (this.opts.now() >= this.opts.expiresAt) throw fatal('28000', 'token expired: reconnect with a fresh access token');
+    if (this.opts.now() >= this.opts.expiresAt) throw tokenExpired();
   }
 
   /** A refusal of the message in `frame`: an error in protocol order, nothing forwarded. */
