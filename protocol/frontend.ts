@@ -53,20 +53,27 @@ export {
   MAX_AUTH_MESSAGE_LENGTH,
 } from './frontend-decode.js';
 
+function checkedLimit(maxMessageBytes: number): number {
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 5) throw new RangeError('maxMessageBytes must be an integer of at least 5');
+  return maxMessageBytes;
+}
+
 export class FrontendReader {
   private readonly queue = new ByteQueue();
   private readonly body = new BodyReader();
-  private readonly maxMessageBytes: number;
+  private maxMessageBytes: number;
   private currentPhase: FrontendPhase = 'startup';
   // After the first malformed frame the stream position is meaningless; every later
   // call fails the same way instead of resynchronising on attacker-chosen bytes.
   private failure: ProtocolError | null = null;
 
   constructor(opts: { maxMessageBytes: number }) {
-    if (!Number.isSafeInteger(opts.maxMessageBytes) || opts.maxMessageBytes < 5) {
-      throw new RangeError('maxMessageBytes must be an integer of at least 5');
-    }
-    this.maxMessageBytes = opts.maxMessageBytes;
+    this.maxMessageBytes = checkedLimit(opts.maxMessageBytes);
+  }
+
+  /** The length limit for messages from now on (login reads under a lower one than the session). */
+  setMaxMessageBytes(maxMessageBytes: number): void {
+    this.maxMessageBytes = checkedLimit(maxMessageBytes);
   }
 
   get phase(): FrontendPhase {

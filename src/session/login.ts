@@ -6,7 +6,7 @@
 // password has been verified.
 import net from 'node:net';
 import tls from 'node:tls';
-import { encode, FrontendReader, ProtocolError, readCleartextPassword, sslResponse, type FrontendMessage } from '../../protocol/index.js';
+import { encode, FrontendReader, MAX_AUTH_MESSAGE_LENGTH, ProtocolError, readCleartextPassword, sslResponse, type FrontendMessage } from '../../protocol/index.js';
 import { isLoopbackHost } from '../config.js';
 import { fatal } from '../errors.js';
 import type { Identity } from '../identity.js';
@@ -59,7 +59,10 @@ const isAuthError = (err: unknown): err is ReasonedAuthError => err instanceof E
  */
 export async function login(conn: { socket: net.Socket }, opts: LoginOptions): Promise<LoginResult> {
   let current = conn.socket;
-  let reader = new FrontendReader({ maxMessageBytes: opts.maxMessageBytes });
+  // Before the client is known, no message may be longer than a password can be: a
+  // client without a token must not make the proxy buffer a 64 MB Query it will refuse.
+  const loginLimit = Math.min(opts.maxMessageBytes, MAX_AUTH_MESSAGE_LENGTH);
+  let reader = new FrontendReader({ maxMessageBytes: loginLimit });
   let secure = false;
   let startup: FilteredStartup | undefined;
 
@@ -79,7 +82,7 @@ export async function login(conn: { socket: net.Socket }, opts: LoginOptions): P
         current.write(sslResponse(true));
         current = await upgrade(current, opts.secureContext);
         conn.socket = current;
-        reader = new FrontendReader({ maxMessageBytes: opts.maxMessageBytes });
+        reader = new FrontendReader({ maxMessageBytes: loginLimit });
         secure = true;
         break;
       }
@@ -116,6 +119,7 @@ export async function login(conn: { socket: net.Socket }, opts: LoginOptions): P
         }
         const tlsInfo =
           current instanceof tls.TLSSocket ? { protocol: current.getProtocol() ?? 'TLS', cipher: current.getCipher()?.name ?? null } : null;
+        reader.setMaxMessageBytes(opts.maxMessageBytes);
         return { kind: 'login', socket: current, reader, identity, startup, tls: tlsInfo };
       }
       default:

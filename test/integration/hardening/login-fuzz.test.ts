@@ -316,4 +316,25 @@ describe('the login path under hostile input', () => {
     expect(r.messages.map((m) => m.type)).toEqual(['RowDescription', 'DataRow', 'CommandComplete', 'ReadyForQuery']);
     console.info(`login fuzz: ${inputs} inputs, ${logins} logins, ${dials} upstream dials, errors by SQLSTATE ${JSON.stringify(Object.fromEntries(codes))}`);
   }, 240_000);
+
+  // Before a token is shown, nothing longer than a password may be buffered: a client
+  // announcing a 48 MB Query instead of its password is refused on the frame's header,
+  // not after the proxy has held the body (1,000 such clients would hold 48 GB).
+  test('refuses a long message during login on its header, before buffering its body', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: h.port });
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    const header = Buffer.alloc(5);
+    header.write('Q', 0, 'latin1');
+    header.writeInt32BE(48 * 1024 * 1024, 1);
+    socket.write(Buffer.concat([serialize.startup({ user: 'agent', database: 'traces' }), header, Buffer.alloc(1024, 0x41)]));
+    const r = await collect(socket, 3000);
+    const refusal = r.messages.find((m) => m.type === 'ErrorResponse');
+    expect(refusal?.type === 'ErrorResponse' ? [refusal.fields.severity, refusal.fields.code, refusal.fields.message] : null).toEqual([
+      'FATAL',
+      '08P01',
+      expect.stringMatching(/invalid message length/),
+    ]);
+    expect(r.closed).toBe(true);
+  });
 });
