@@ -13,6 +13,7 @@
 // checkpoint (the last pruned record). One chain per store, in insertion order: `seq` is
 // assigned inside the write transaction as the previous seq + 1, never reused.
 import { hash } from 'node:crypto';
+import type { BrokenLink, ChainHead } from './store.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -39,4 +40,15 @@ export function linkHash(prevHash: string, seq: number, record: ChainRecord): st
   ]);
   // One-shot hashing of one string: measurably cheaper than a Hash object per record.
   return hash('sha256', prevHash + header + record.body, 'hex');
+}
+
+/** The broken link a record stored at or before the chain's start is. */
+export function outsideChain(row: { seq: number; kind: string }, from: ChainHead): BrokenLink {
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    problem: 'sequence',
+    expected: from.seq === 0 ? 'the first record at seq 1' : `no record at or before the checkpoint's seq ${from.seq}`,
+    stored: `seq ${row.seq}`,
+  };
 }

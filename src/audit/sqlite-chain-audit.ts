@@ -13,7 +13,7 @@
 // kept elsewhere (the verify report's `head`, or the hashes in a SIEM's export).
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import { GENESIS_HASH, linkHash } from './chain.js';
+import { GENESIS_HASH, linkHash, outsideChain } from './chain.js';
 import { pruneRecord, RecordKind } from './records.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { BrokenLink, ChainHead, PruneReport, VerifyReport } from './store.js';
@@ -44,6 +44,12 @@ export async function verifyChain(connection: () => Database.Database): Promise<
   let lastPrune: { seq: number; target: ChainHead } | null = null;
 
   const broken = (link: BrokenLink): VerifyReport => ({ ok: false, checked, from, broken: link });
+  // The walk starts after the checkpoint; a row at or before it (inserted below the
+  // chain, or at a pruned seq) is on no link, yet `sessions show` would list it.
+  const below = connection()
+    .prepare<[number], { seq: number; kind: string }>('SELECT seq, kind FROM records WHERE seq <= ? ORDER BY seq LIMIT 1')
+    .get(from.seq);
+  if (below) return broken(outsideChain(below, from));
   for (;;) {
     const page = connection()
       .prepare<[number, number], ChainRow>('SELECT * FROM records WHERE seq >= ? ORDER BY seq LIMIT ?')

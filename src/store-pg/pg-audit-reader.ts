@@ -2,7 +2,7 @@
 // reader (sqlite-reader.ts, sqlite-chain-audit.ts), over the same record layout. `s` is
 // the quoted schema name (pg-schema.ts quoteSchema). Reads only.
 import type pg from 'pg';
-import { GENESIS_HASH, linkHash } from '../audit/chain.js';
+import { GENESIS_HASH, linkHash, outsideChain } from '../audit/chain.js';
 import { RecordKind } from '../audit/records.js';
 import { foldSession, type StoredRecord } from '../audit/session-view.js';
 import type {
@@ -188,6 +188,9 @@ export async function verifyChain(pool: pg.Pool, s: string): Promise<VerifyRepor
   let checked = 0;
   let lastPrune: { seq: number; target: ChainHead } | null = null;
   const broken = (link: BrokenLink): VerifyReport => ({ ok: false, checked, from, broken: link });
+  // A row at or before the checkpoint is on no link, yet the session views would list it.
+  const below = (await pool.query<{ seq: number; kind: string }>(`SELECT seq, kind FROM ${s}.records WHERE seq <= $1 ORDER BY seq LIMIT 1`, [from.seq])).rows[0];
+  if (below) return broken(outsideChain(below, from));
   while (expectedSeq <= headRow.seq) {
     const page = (
       await pool.query<RecordRow>(`SELECT * FROM ${s}.records WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [expectedSeq, headRow.seq, PAGE])

@@ -204,4 +204,13 @@ masking:
     expect(broken.code).toBe(1);
     expect(broken.lines[0]).toMatch(/BROKEN at seq \d+ \(session-start\)/);
   });
+
+  test('audit verify --config finds a record stored before the chain starts, which the session views would list', async () => {
+    await store.query(
+      'INSERT INTO tracegate.records (seq, kind, at, session_id, ref, subject, trace_id, body, hash) SELECT 0, kind, at, session_id, ref, subject, trace_id, body, hash FROM tracegate.records WHERE seq = (SELECT min(seq) FROM tracegate.records)',
+    );
+    const run = await auditVerify(join(b.dir, 'tracegate.yaml'));
+    expect(run.code).toBe(1);
+    expect(run.lines[0]).toMatch(/BROKEN at seq 0 \(session-start\)/);
+  });
 });

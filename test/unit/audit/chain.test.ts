@@ -139,6 +139,49 @@ describe('tamper-evident chain', () => {
     await reopened.close();
   });
 
+  // A row the walk never reaches, but the session views read: a forged statement below
+  // the chain's first seq, or re-inserted at a seq a prune removed.
+  function forge(path: string, seq: number, sessionId: string): void {
+    const r = records.statementRecord(decision({ sessionId, statementId: 'st-forged', text: 'SELECT * FROM customers', at: T0 + 1 }));
+    tamper(
+      path,
+      'INSERT INTO records (seq, kind, at, session_id, ref, subject, trace_id, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      seq,
+      r.kind,
+      r.at,
+      r.sessionId,
+      r.ref,
+      r.subject,
+      r.traceId,
+      r.body,
+      'f'.repeat(64),
+    );
+  }
+
+  test('a record stored before the first seq is a broken link, not a silent addition', async () => {
+    using dir = tempDir();
+    const path = dir.file('a.db');
+    await (await filledStore(path, 1, 2)).close();
+    forge(path, 0, 's-0');
+    const store = await openSqliteStore({ path });
+    expect((await store.getSession('s-0'))?.statements.map((st) => st.text)).toContain('SELECT * FROM customers');
+    expect(await store.verify()).toMatchObject({ ok: false, broken: { seq: 0, kind: 'statement', problem: 'sequence', expected: 'the first record at seq 1' } });
+    await store.close();
+  });
+
+  test('a record re-inserted at a pruned seq is a broken link', async () => {
+    using dir = tempDir();
+    const path = dir.file('a.db');
+    const store = await filledStore(path, 3, 2);
+    await store.prune(T0 + 60_000);
+    await store.close();
+    forge(path, 3, 's-1');
+    const reopened = await openSqliteStore({ path });
+    expect((await reopened.getSession('s-1'))?.statements.map((st) => st.text)).toContain('SELECT * FROM customers');
+    expect(await reopened.verify()).toMatchObject({ ok: false, broken: { seq: 3, problem: 'sequence', expected: "no record at or before the checkpoint's seq 6" } });
+    await reopened.close();
+  });
+
   test('an altered checkpoint hash breaks the link of the record after it', async () => {
     using dir = tempDir();
     const path = dir.file('a.db');
