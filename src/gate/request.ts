@@ -43,6 +43,8 @@ export class Request {
   private tag: string | null = null;
   private readonly startedAt: number;
   private done = false;
+  /** Why nothing of the response reaches the client (Execution.withhold), or null. */
+  private withheld: string | null = null;
 
   constructor(
     private readonly deps: RequestDeps,
@@ -70,16 +72,20 @@ export class Request {
     this.deps.controls.cancelUpstream();
   }
 
+  /** @internal */ withhold(reason: string): void {
+    this.withheld ??= reason;
+  }
+
   /** @internal Synchronous unless the catalog must be asked about a table first. */
   describe(fields: readonly FieldDescription[] | null): ResultMasker | null | Promise<ResultMasker | null> {
-    if (!fields) return null;
+    if (!fields || this.withheld) return null;
     this.recorder.add({ type: 'RowDescription', fields });
     if (this.maskingExempt) return null;
     return this.deps.plans.plan(fields, this.deps.masker);
   }
 
   /** @internal */ row(frame: Buffer, masker: ResultMasker | null): Buffer | null {
-    if (this.cutoff) return null;
+    if (this.cutoff || this.withheld) return null;
     this.rows++;
     this.bytes += frame.length;
     if (this.rows > this.limits.maxRows || this.bytes > this.limits.maxBytes) {
@@ -100,6 +106,7 @@ export class Request {
 
   /** A notice or error as the client gets it (masked, recorded), with its fields; null fields if it is neither. */
   private maskedMessage(frame: Buffer): { frame: Buffer; fields: ErrorFields | null } {
+    if (this.withheld) return { frame, fields: null };
     const msg = decodeBackend({ code: frame[0] ?? 0, raw: frame });
     if (msg.type !== 'NoticeResponse' && msg.type !== 'ErrorResponse') return { frame, fields: null };
     const fields = this.maskingExempt ? msg.fields : this.deps.masker.maskErrorFields(msg.fields);
@@ -110,7 +117,10 @@ export class Request {
 
   /** @internal */ complete(frame: Buffer, outcome: Outcome): Buffer {
     let out: Buffer;
-    if (this.cutoff) {
+    if (this.withheld) {
+      this.error ??= { code: '08006', message: this.withheld };
+      out = frame;
+    } else if (this.cutoff) {
       // Whatever the upstream said (done, or cancelled by us), the client must not take
       // a cut-off result for a whole one.
       const fields = { severity: 'ERROR', code: this.cutoff.code, message: this.cutoff.message };
@@ -193,6 +203,10 @@ class RequestExecution implements Execution {
 
   abandon(reason: string): void {
     this.request.abandon(reason);
+  }
+
+  withhold(reason: string): void {
+    this.request.withhold(reason);
   }
 }
 

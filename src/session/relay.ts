@@ -498,6 +498,9 @@ export class Relay {
 
   private handleUpstream(frame: BackendFrame): Promise<void> | undefined {
     const head = this.queue.peek();
+    // An Execute pipelined after one the gate turned into an error: it ran, but the
+    // client gets nothing until ReadyForQuery, and its recording must say so.
+    if (this.suppressed && head?.kind === 'execute') head.execution.withhold('it ran, but its response was withheld: an earlier statement of the same pipeline failed');
     if (head?.kind === 'execute' && !head.described) {
       // The first answer to an Execute: everything before it has been answered, so the
       // portal's columns are known now. Masking may need a catalog lookup first.

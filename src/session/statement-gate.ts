@@ -24,6 +24,11 @@ export interface Execution {
   /** It never ran or never finished (an earlier statement failed, the session ended). */
   abandon(reason: string): void;
   /**
+   * It runs upstream, but nothing it answers reaches the client (an earlier message of
+   * the same pipeline was turned into an error): none of it may be recorded as sent.
+   */
+  withhold(reason: string): void;
+  /**
    * Prepared statements this statement drops upstream when it succeeds (DEALLOCATE name,
    * DEALLOCATE ALL / DISCARD ALL as null), so the relay forgets them too.
    */
