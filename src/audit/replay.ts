@@ -115,6 +115,11 @@ function renderResponse(
       case 'EmptyQueryResponse':
         closeTable();
         break;
+      case 'PortalSuspended':
+        // The Execute asked for at most so many rows, and more remain in the portal.
+        closeTable();
+        out.push('(portal suspended: more rows remain)');
+        break;
       case 'NoticeResponse':
         // Like psql: a notice shows as it arrives, before the result it came with.
         out.push(...renderNotice(e.fields, false));

@@ -7,7 +7,7 @@
 //                         each column's length and bytes), base64. A row is the bulk of a
 //                         response: copying its bytes and base64 costs a fraction of
 //                         escaping its values into JSON strings, on the proxy's hot path.
-//   ["C", tag]  ["I"]  ["N", fields]  ["E", fields]
+//   ["C", tag]  ["I"]  ["s"]  ["N", fields]  ["E", fields]   (s: PortalSuspended)
 //   ["truncated", capBytes]   the recorder's cap was reached here
 // Reading a row back needs the column formats of the RowDescription before it (a text
 // column whose bytes are valid UTF-8 reads as a string, anything else as bytes), so a
@@ -49,6 +49,8 @@ export function encodeMessage(message: ResponseMessage): EncodedEvent {
       return JSON.stringify(['C', message.tag]);
     case 'EmptyQueryResponse':
       return '["I"]';
+    case 'PortalSuspended':
+      return '["s"]';
     case 'NoticeResponse':
       return JSON.stringify(['N', pickNoticeFields(message.fields)]);
     case 'ErrorResponse':
@@ -79,6 +81,7 @@ export function wireSize(message: ResponseMessage): number {
     case 'CommandComplete':
       return 6 + Buffer.byteLength(message.tag, 'utf8');
     case 'EmptyQueryResponse':
+    case 'PortalSuspended':
       return 5;
     case 'NoticeResponse':
     case 'ErrorResponse': {
@@ -141,6 +144,8 @@ export class ResponseDecoder {
         return { type: 'CommandComplete', tag: String(arg) };
       case 'I':
         return { type: 'EmptyQueryResponse' };
+      case 's':
+        return { type: 'PortalSuspended' };
       case 'N':
         return { type: 'NoticeResponse', fields: arg as ResponseNoticeFields };
       case 'E':

@@ -181,6 +181,8 @@ export type ResponseMessage =
   | { readonly type: 'DataRow'; readonly body: Uint8Array }
   | { readonly type: 'CommandComplete'; readonly tag: string }
   | { readonly type: 'EmptyQueryResponse' }
+  /** An Execute's row limit was reached: more rows remain in the portal. */
+  | { readonly type: 'PortalSuspended' }
   | { readonly type: 'NoticeResponse'; readonly fields: ResponseNoticeFields }
   | { readonly type: 'ErrorResponse'; readonly fields: ResponseNoticeFields };
 
@@ -238,6 +240,7 @@ export type RecordedResponseEvent =
   | { readonly type: 'DataRow'; readonly values: readonly RecordedValue[] }
   | { readonly type: 'CommandComplete'; readonly tag: string }
   | { readonly type: 'EmptyQueryResponse' }
+  | { readonly type: 'PortalSuspended' }
   | { readonly type: 'NoticeResponse'; readonly fields: ResponseNoticeFields }
   | { readonly type: 'ErrorResponse'; readonly fields: ResponseNoticeFields }
   | { readonly type: 'Truncated'; readonly capBytes: number };

@@ -138,7 +138,7 @@ export class Request {
         this.tag = outcome.tag;
         this.recorder.add({ type: 'CommandComplete', tag: outcome.tag });
       } else {
-        this.recorder.add({ type: 'EmptyQueryResponse' });
+        this.recorder.add({ type: outcome.suspended ? 'PortalSuspended' : 'EmptyQueryResponse' });
       }
       out = frame;
     }

@@ -545,16 +545,17 @@ export class Relay {
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended: {
         const tag = frame.code === BackendCode.CommandComplete ? commandTag(frame) : undefined;
+        const suspended = frame.code === BackendCode.PortalSuspended;
         if (head?.kind === 'query') {
           const execution = head.executions[head.index];
           head.index++;
           if (execution?.deallocates !== undefined) this.deallocated(execution.deallocates);
-          this.finish(execution ? execution.complete(frame.raw, { tag }) : frame.raw, frame.raw, head);
+          this.finish(execution ? execution.complete(frame.raw, { tag, suspended }) : frame.raw, frame.raw, head);
           return undefined;
         }
         if (head?.kind === 'execute') {
           this.queue.shift();
-          this.finish(head.execution.complete(frame.raw, { tag }), frame.raw, head);
+          this.finish(head.execution.complete(frame.raw, { tag, suspended }), frame.raw, head);
           return this.releaseSynthetic();
         }
         return this.unexpected(frame);

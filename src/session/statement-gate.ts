@@ -37,6 +37,8 @@ export interface Execution {
 
 export interface Outcome {
   readonly tag?: string | undefined;
+  /** PortalSuspended: the Execute's row limit was reached, more rows remain. */
+  readonly suspended?: boolean;
   readonly error?: { readonly code: string; readonly message: string } | undefined;
 }
 

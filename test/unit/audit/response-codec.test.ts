@@ -76,6 +76,7 @@ describe('response events', () => {
     const notice = { severity: 'NOTICE', code: '00000', message: 'm' };
     expect(decoder.decode(JSON.parse(encodeMessage({ type: 'CommandComplete', tag: 'SELECT 1' })))).toEqual({ type: 'CommandComplete', tag: 'SELECT 1' });
     expect(decoder.decode(JSON.parse(encodeMessage({ type: 'EmptyQueryResponse' })))).toEqual({ type: 'EmptyQueryResponse' });
+    expect(decoder.decode(JSON.parse(encodeMessage({ type: 'PortalSuspended' })))).toEqual({ type: 'PortalSuspended' });
     expect(decoder.decode(JSON.parse(encodeMessage({ type: 'NoticeResponse', fields: notice })))).toEqual({ type: 'NoticeResponse', fields: notice });
     expect(decoder.decode(JSON.parse(encodeMessage({ type: 'ErrorResponse', fields: notice })))).toEqual({ type: 'ErrorResponse', fields: notice });
     expect(decoder.decode(JSON.parse(encodeTruncation(1024)))).toEqual({ type: 'Truncated', capBytes: 1024 });

@@ -1,8 +1,10 @@
-// The recording says what the client received. When the gate cuts a result off (over
-// maxRows: 54000) in a pipeline, the client gets the error and then nothing until
-// ReadyForQuery, while the upstream may still run the Executes queued after it. Those
-// ran, and are recorded as having run, but with their response withheld: no rows or
-// CommandComplete the client never saw.
+// The recording says what the client received, in the extended protocol's corners too:
+// - an Execute with a row limit ends in PortalSuspended (more rows remain), not in an
+//   empty result;
+// - when the gate cuts a result off (over maxRows: 54000) in a pipeline, the client gets
+//   the error and then nothing until ReadyForQuery, while the upstream may still run the
+//   Executes queued after it. Those ran, and are recorded as having run, but with their
+//   response withheld: no rows or CommandComplete the client never saw.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 import { collect, rawLogin } from '../../helpers/raw-client.js';
-import { endedSession, eventually, STORE_FILE } from './harness.js';
+import { endedSession, eventually, sessionsCli, STORE_FILE } from './harness.js';
 
 const MINE = WELL_KNOWN_TRACES.agentALow;
 const OVER = 'SELECT step FROM trace_steps WHERE trace_id = $1';
@@ -22,7 +24,7 @@ const NEXT = 'SELECT trace_id, risk FROM traces WHERE trace_id = $1';
 let dir: string;
 let proxy: TestProxy;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tracegate-withheld-'));
+  dir = mkdtempSync(join(tmpdir(), 'tracegate-extended-recording-'));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(
     policyFile,
@@ -81,4 +83,20 @@ test('an Execute pipelined after a cut-off result is recorded as run with its re
   const next = detail.statements.find((s) => s.text === NEXT);
   expect(next?.response).toEqual([]);
   expect(next?.completion).toMatchObject({ rows: 0, commandTag: null, error: { sqlstate: '08006' } });
+});
+
+test('an Execute with a row limit is recorded as suspended, as the client got it', async () => {
+  const steps = 'SELECT step FROM trace_steps WHERE trace_id = $1 ORDER BY step';
+  const socket = await rawLogin(proxy.port, await getToken('reviewer'));
+  socket.write(Buffer.concat([serialize.parse({ text: steps }), serialize.bind({ values: [MINE] }), serialize.execute({ rows: 1 }), serialize.sync()]));
+  const r = await collect(socket, 15_000, (m) => m.type === 'ReadyForQuery');
+  socket.end(serialize.end());
+  expect(r.messages.map((m) => m.type)).toEqual(['ParseComplete', 'BindComplete', 'DataRow', 'PortalSuspended', 'ReadyForQuery']);
+  const sessionId = await sessionOf(steps);
+  const detail = await endedSession(join(proxy.dir, STORE_FILE), sessionId);
+  const statement = detail.statements.find((s) => s.text === steps);
+  expect(statement?.response.map((e) => e.type)).toEqual(['RowDescription', 'DataRow', 'PortalSuspended']);
+  expect(statement?.completion).toMatchObject({ rows: 1, commandTag: null, error: null });
+  const replay = await sessionsCli(join(proxy.dir, STORE_FILE), 'replay', sessionId);
+  expect(replay.lines).toContain('(portal suspended: more rows remain)');
 });
