@@ -106,14 +106,26 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     };
     await deps.recordStart(info);
     clearTimeout(timer);
-    if (timedOut || result.socket.destroyed) {
+    const lease = upstream;
+    const endBeforeStart = (reason: string): void => {
       // Nothing was sent on it for this client: it is as clean as it came.
-      upstream.release('I');
-      release();
+      lease.release('I');
+      release?.();
       // The start is on record, so the end must be too.
-      void Promise.resolve(deps.gate(info, { cancelUpstream: () => undefined, notice: () => undefined }).close('client gone before the session started')).catch(
-        (err: unknown) => log.error({ err: String(err) }, 'session close failed'),
+      void Promise.resolve(deps.gate(info, { cancelUpstream: () => undefined, notice: () => undefined }).close(reason)).catch((err: unknown) =>
+        log.error({ err: String(err) }, 'session close failed'),
       );
+    };
+    if (timedOut || result.socket.destroyed) return endBeforeStart('client gone before the session started');
+    // A revocation (or a policy reload) that came while the upstream session was taken
+    // and the start recorded found no session to end: checked again here. admit checks
+    // synchronously and start() tracks the session right after, in the same turn, so
+    // no revocation can fall between the two.
+    try {
+      await deps.admit(result.identity, result.startup);
+    } catch (err) {
+      endBeforeStart('refused before the session started');
+      refuse(result.socket, err, log);
       return;
     }
     start(info, result, upstream, deps, log, release);
