@@ -272,7 +272,7 @@ class PolicyGate implements StatementGate {
     const traceId = terms?.traceId ?? null;
     const rule = decision.rule;
     // A credential's read was charged to the quota when the credential was issued.
-    if (traceId && rule && this.enforcing && !credential) {
+    if (traceId !== null && rule && this.enforcing && !credential) {
       const ruleDef = this.deps.policy().rules.find((r) => r.name === rule);
       const quota = ruleDef
         ? await this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
@@ -290,7 +290,7 @@ class PolicyGate implements StatementGate {
     }
     let grant: Grant | null = null;
     let request: Request | undefined;
-    if (traceId && rule) {
+    if (traceId !== null && rule) {
       grant = this.deps.grants.issue(
         {
           subject: this.info.identity.subject,
