@@ -54,6 +54,7 @@ export function credentialRoutes(credentials: AdminCredentials): Route[] {
       method: 'GET',
       path: '/api/credentials/:id',
       access: 'authenticated',
+      deliversOnce: true,
       handle: async (ctx) => {
         const id = ctx.params['id'] as string;
         const waitText = ctx.url.searchParams.get('wait');

@@ -23,6 +23,11 @@ export interface Route {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly access: Access;
+  /**
+   * A GET whose answer is given once (a credential's one delivery): HEAD would spend it
+   * without showing it, so HEAD is refused (405) instead of run without its body.
+   */
+  readonly deliversOnce?: boolean;
   handle(ctx: RouteContext): Reply | Promise<Reply>;
 }
 
@@ -55,7 +60,7 @@ export class Router {
     for (const { route, segments } of this.compiled) {
       const params = matchSegments(segments, parts);
       if (!params) continue;
-      if (route.method === wanted) return { kind: 'found', route, params };
+      if (route.method === wanted && !(method === 'HEAD' && route.deliversOnce === true)) return { kind: 'found', route, params };
       allow.add(route.method);
     }
     return allow.size > 0 ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };

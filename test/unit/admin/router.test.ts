@@ -1,5 +1,6 @@
 // The admin router and the time inputs it is fed: literal paths before parameters,
-// 405 with the allowed methods, HEAD as GET, odd path parameters not matched.
+// 405 with the allowed methods, HEAD as GET (but not on a one-time delivery), odd path
+// parameters not matched.
 import { describe, expect, test } from 'vitest';
 import { json } from '../../../src/admin/http.js';
 import { Router, type Route } from '../../../src/admin/router.js';
@@ -27,6 +28,14 @@ describe('Router', () => {
     expect(router.match('GET', '/api/approvals/x/approve')).toEqual({ kind: 'method-not-allowed', allow: ['POST'] });
     expect(router.match('GET', '/api/nothing')).toEqual({ kind: 'not-found' });
     expect(router.match('GET', '/api/sessions/abc/')).toEqual({ kind: 'not-found' });
+  });
+
+  // HEAD runs a GET without sending its body: on a one-time delivery (a credential's
+  // secret) it would spend the delivery and show nothing.
+  test('HEAD is refused on a GET that delivers once', () => {
+    const once = new Router([{ ...route('GET', '/api/credentials/:id'), deliversOnce: true }]);
+    expect(once.match('HEAD', '/api/credentials/c-1')).toEqual({ kind: 'method-not-allowed', allow: ['GET'] });
+    expect(once.match('GET', '/api/credentials/c-1')).toMatchObject({ kind: 'found', params: { id: 'c-1' } });
   });
 
   test('parameters with slashes, spaces or bad escapes do not match', () => {
