@@ -1,6 +1,6 @@
 // Single-trace scope (SPEC section 2): every reference to a trace table must be pinned
 // by a conjunct `key = <text or $n>` that holds for every row the reference contributes,
-// or by `key = <a pinned reference's key>`. Pins are propagated to a fixpoint, so the
+// or by `key = <a pinned reference's key, read directly>`. Pins are propagated to a fixpoint, so the
 // order of conjuncts and the nesting of subqueries do not matter. A conjunct pins only
 // the relations it restricts (analyser: WHERE restricts its level, an outer join's ON
 // only its nullable side) and only through a reference that resolves to exactly one
@@ -33,7 +33,11 @@ export function computePins(conjuncts: readonly Conjunct[], traceEntries: Readon
     if (op.type === 'text') return [op];
     if (op.type === 'param') return [op];
     const r = resolver.resolve(op.use);
-    if (!r.unique) return null;
+    // Only a key read directly carries its pin across `key = key`: Postgres then puts
+    // the value on both scans. Through a subquery's output (which it may not merge,
+    // OFFSET 0) the value stays inside, the other scan reads every row, and its
+    // filters (a cast that fails, quoting the value) run on other traces' rows.
+    if (!r.unique || !r.unique.direct) return null;
     const table = traceEntries.get(r.unique.entry);
     if (!table || r.unique.column !== table.key) return null;
     return pins.get(r.unique.entry) ?? null;

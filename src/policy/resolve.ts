@@ -218,7 +218,10 @@ export class Resolver {
         const entries = star.ref.qualifier === null ? colsVisibleEntries(star.env) : this.byRefname(star.env, star.ref.qualifier);
         for (const e of entries) {
           const l = this.column(e, name, depth + 1);
-          if (l.presence !== 'no') found.push(passThrough ? l : { presence: l.presence, origins: [computed(scopeId, i)], unique: null });
+          // Through the subquery's `*` the column is still its relation's, but read
+          // through the subquery: not direct, as for a named output below.
+          const carried = l.unique ? { ...l, unique: { ...l.unique, direct: false } } : l;
+          if (l.presence !== 'no') found.push(passThrough ? carried : { presence: l.presence, origins: [computed(scopeId, i)], unique: null });
         }
         return;
       }

@@ -46,9 +46,9 @@ const LEGIT: readonly Legit[] = [
   [`SELECT k, v FROM trace_steps s, jsonb_each(s.tool_calls) AS x(k, v) WHERE s.trace_id = 't1'`, 't1'],
   [`SELECT r.name FROM trace_steps s, jsonb_to_recordset(s.tool_calls) AS r(name text, id int) WHERE s.trace_id = 't1'`, 't1'],
   [`SELECT value FROM trace_steps s, jsonb_array_elements_text(s.tool_calls->'tags') WHERE trace_id = 't1'`, 't1'],
-  [`WITH t AS (SELECT * FROM traces WHERE trace_id = $1) SELECT t.summary, s.content FROM t JOIN trace_steps s ON s.trace_id = t.trace_id`, 't1', ['t1']],
+  [`WITH t AS (SELECT * FROM traces WHERE trace_id = $1) SELECT t.summary, s.content FROM t JOIN trace_steps s ON s.trace_id = t.trace_id WHERE s.trace_id = $1`, 't1', ['t1']],
   [`SELECT * FROM (SELECT * FROM trace_steps WHERE trace_id = 't1') x WHERE x.step > 2`, 't1'],
-  [`SELECT x.trace_id FROM (SELECT trace_id FROM traces WHERE trace_id = 't1') x JOIN trace_steps s ON s.trace_id = x.trace_id`, 't1'],
+  [`SELECT x.trace_id FROM (SELECT trace_id FROM traces WHERE trace_id = 't1') x JOIN trace_steps s ON s.trace_id = x.trace_id AND s.trace_id = 't1'`, 't1'],
   [`SELECT (SELECT count(*) FROM trace_steps s WHERE s.trace_id = t.trace_id) FROM traces t WHERE t.trace_id = 't1'`, 't1'],
   [`SELECT * FROM traces t WHERE t.trace_id = 't1' AND EXISTS (SELECT 1 FROM trace_steps s WHERE s.trace_id = t.trace_id AND s.role = 'tool')`, 't1'],
   [`SELECT * FROM traces t WHERE t.trace_id = 't1' AND EXISTS (SELECT 1 FROM trace_steps s WHERE trace_id = t.trace_id)`, 't1'],
@@ -204,6 +204,20 @@ const ATTACKS: Record<string, readonly Attack[]> = {
     [`WITH x AS MATERIALIZED (SELECT * FROM trace_steps) SELECT * FROM x WHERE trace_id = 't1'`, /trace_steps is read without pinning/],
     [`WITH x AS (SELECT 1) SELECT * FROM x, traces`, UNPINNED],
     [`WITH a AS (SELECT * FROM traces WHERE trace_id = 't1'), b AS (SELECT * FROM traces) SELECT * FROM a`, UNPINNED],
+  ],
+  // A key read through a subquery's or WITH query's output does not pin: Postgres may
+  // keep the subquery apart (OFFSET 0, MATERIALIZED), the value then stays inside it,
+  // the other table is scanned whole, and a filter that fails on a row (a cast quoting
+  // the value) reads another trace's text out in its error.
+  'pinned only through a subquery or WITH query': [
+    [
+      `SELECT t2.trace_id FROM traces t2, (SELECT t.trace_id FROM traces t WHERE t.trace_id = 't1' OFFSET 0) q WHERE t2.trace_id = q.trace_id AND CASE WHEN t2.trace_id = 't2' THEN t2.summary::int4 ELSE 1 END = 1`,
+      /traces \(as t2\) is read without pinning/,
+    ],
+    [`SELECT s.content FROM (SELECT * FROM traces WHERE trace_id = 't1' OFFSET 0) t JOIN trace_steps s ON s.trace_id = t.trace_id`, /trace_steps \(as s\) is read without pinning/],
+    [`WITH t AS MATERIALIZED (SELECT * FROM traces WHERE trace_id = 't1') SELECT s.content FROM t JOIN trace_steps s ON s.trace_id = t.trace_id`, /trace_steps \(as s\) is read without pinning/],
+    [`WITH t AS (SELECT * FROM traces WHERE trace_id = $1) SELECT t.summary, s.content FROM t JOIN trace_steps s ON s.trace_id = t.trace_id`, /trace_steps \(as s\) is read without pinning/],
+    [`SELECT x.trace_id FROM (SELECT trace_id FROM traces WHERE trace_id = 't1') x JOIN trace_steps s ON s.trace_id = x.trace_id`, /trace_steps \(as s\) is read without pinning/],
   ],
   'LATERAL and joins': [
     [`SELECT * FROM traces t, LATERAL (SELECT * FROM trace_steps s WHERE s.trace_id > t.trace_id) x WHERE t.trace_id = 't1'`, /trace_steps \(as s\) is read without pinning/],
