@@ -275,7 +275,14 @@ class PolicyGate implements StatementGate {
     if (traceId !== null && rule && this.enforcing && !credential) {
       const ruleDef = this.deps.policy().rules.find((r) => r.name === rule);
       const quota = ruleDef
-        ? await this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })
+        ? await Promise.resolve(this.deps.quotas.checkAndCount({ rule: ruleDef, subject: this.info.identity.subject, traceId, now: this.deps.now() })).catch(async (err: unknown) => {
+            // Without the count the quota cannot be kept: refuse (recorded, if the store
+            // still records) and keep the session, as for a store that cannot record.
+            const reason = 'the quota store cannot be reached, so the statement was not run; try again';
+            this.deps.log.warn({ event: 'quota.failed', decisionId, err: String(err) }, 'quota check failed');
+            await this.record(decisionId, sql, params, { ...decision, reason }, 'deny', true, null, approvalId, '58030').catch(() => undefined);
+            throw error('58030', reason, { reference: `decision ${decisionId}` });
+          })
         : ({ ok: false, reason: `rule ${rule} is no longer in the policy` } as const);
       if (!quota.ok) {
         await this.record(decisionId, sql, params, { ...decision, reason: quota.reason }, 'deny', true, null, approvalId, '53400');
