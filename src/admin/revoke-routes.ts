@@ -6,15 +6,13 @@
 // the admin gets 503 saying it is in force but unrecorded, and the log says so too.
 import { z } from 'zod';
 import type { AdminActionDetail } from '../audit/store.js';
-import { revokedError, targetApplies, type RevocationTarget } from '../revocation/revocations.js';
+import { MAX_REVOCATION_TTL_MS, revokedError, targetApplies, type RevocationTarget } from '../revocation/revocations.js';
 import type { AdminDeps, AdminLiveSession } from './deps.js';
 import { badRequest, HttpError, json, readJsonBody } from './http.js';
 import type { Route } from './router.js';
 import { parseTimeInput } from './time-input.js';
 
 const BODY_LIMIT = 16 * 1024;
-// Longer than any token lives, short enough that a typo (a year 3026) is caught.
-const MAX_UNTIL_MS = 366 * 24 * 60 * 60 * 1000;
 
 const key = z.string().min(1).max(200);
 const revokeBody = z
@@ -44,7 +42,8 @@ export function revokeRoutes(deps: Pick<AdminDeps, 'revocations' | 'revocationsS
         if (actor === undefined) throw new HttpError(401, 'unauthenticated', 'an admin must be authenticated');
         const at = now();
         const until = body.until === undefined ? undefined : parseTimeInput(body.until, at, 'ahead');
-        if (body.until !== undefined && (until === undefined || until <= at || until > at + MAX_UNTIL_MS)) {
+        // Longer than any token lives, short enough that a typo (a year 3026) is caught.
+        if (body.until !== undefined && (until === undefined || until <= at || until > at + MAX_REVOCATION_TTL_MS)) {
           throw new HttpError(400, 'bad-request', 'until: a future time within a year, as ISO 8601, epoch milliseconds or a duration such as 2h');
         }
         const target: RevocationTarget =

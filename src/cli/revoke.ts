@@ -15,7 +15,8 @@ Options:
   --session ID   one live session
   --jti J        the token with this jti
   --until TIME   how long logins stay refused: a duration (2h, 1d), an ISO 8601 time
-                 or epoch milliseconds (default 24h, the longest token lifetime)
+                 or epoch milliseconds (default: 24h for a subject or session, a
+                 year for a jti, so the token stays refused for as long as it lives)
   --reason R     recorded with the revocation (default "revoked from the CLI")
   --admin URL    the admin API (default ${DEFAULT_ADMIN_URL})
   --token T      access token; prefer the ${ADMIN_TOKEN_ENV} environment variable

@@ -42,10 +42,15 @@ export interface RevocableSession {
   readonly identity: { readonly subject: string; readonly jti: string | undefined };
 }
 
-// A revoked jti is useless once its token expires, and tokens here live at most a day
-// (the dev issuer's cap; real issuers issue far shorter access tokens): by then every
-// token the revoked subject or session held has expired too.
+// A subject's or session's revocation ends after a day unless the admin says otherwise:
+// by then the tokens they held when revoked have expired (access tokens live minutes to
+// hours; the dev issuer's cap is a day).
 export const DEFAULT_REVOCATION_TTL_MS = 24 * 60 * 60 * 1000;
+
+// A revoked token is refused until it expires (SPEC section 3), and the list cannot know
+// when that is: a jti revocation lasts as long as an explicit `until` may (a year), not
+// a day, so that a longer-lived token does not log in again once its revocation lapses.
+export const MAX_REVOCATION_TTL_MS = 366 * 24 * 60 * 60 * 1000;
 
 export interface RevocationListOptions {
   readonly now?: () => number;
@@ -76,7 +81,7 @@ export class RevocationList {
 
   revoke(input: RevokeInput): Revocation {
     const at = this.now();
-    const until = input.until ?? at + this.defaultTtlMs;
+    const until = input.until ?? at + (input.target.kind === 'jti' ? MAX_REVOCATION_TTL_MS : this.defaultTtlMs);
     if (!Number.isFinite(until) || until <= at) throw new RangeError('a revocation must last until a time in the future');
     const key = targetKey(input.target);
     if (key.length === 0) throw new RangeError(`a ${input.target.kind} revocation needs a non-empty ${input.target.kind}`);

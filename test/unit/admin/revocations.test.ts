@@ -4,6 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   DEFAULT_REVOCATION_TTL_MS,
+  MAX_REVOCATION_TTL_MS,
   RevocationList,
   revocationApplies,
   revokedError,
@@ -48,7 +49,7 @@ describe('RevocationList', () => {
     expect(list.isRevoked(agentA)).toBeUndefined();
   });
 
-  test('default until is the longest token lifetime; refusal ends at until, then it is pruned', () => {
+  test('a subject revocation lasts a day by default; refusal ends at until, then it is pruned', () => {
     const { list, advance, now, events } = setup();
     const rev = list.revoke({ target: { kind: 'subject', subject: 'agent-a' }, reason: 'r', by: 'admin' });
     expect(rev.until).toBe(now() + DEFAULT_REVOCATION_TTL_MS);
@@ -58,6 +59,16 @@ describe('RevocationList', () => {
     expect(list.isRevoked(agentA)).toBeUndefined();
     expect(events.map((e) => e.type)).toEqual(['revoked', 'expired']);
     expect(list.list()).toEqual([]);
+  });
+
+  // A revoked token is refused until it expires; the list does not know when, and a
+  // token living longer than a day must not log in again once a day has passed.
+  test('a jti revocation lasts a year by default', () => {
+    const { list, advance, now } = setup();
+    const rev = list.revoke({ target: { kind: 'jti', jti: 'leaked' }, reason: 'r', by: 'admin' });
+    expect(rev.until).toBe(now() + MAX_REVOCATION_TTL_MS);
+    advance(3 * DEFAULT_REVOCATION_TTL_MS);
+    expect(list.isRevoked({ subject: 'agent-a', jti: 'leaked' })).toBeDefined();
   });
 
   test('prune drops only expired revocations', () => {
