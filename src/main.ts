@@ -125,7 +125,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       store.recordGrantRevoked({ grantId: grant.id, sessionId: grant.sessionId, at, reason });
     },
   });
-  const approvals: RunningApprovals = shared?.approvals ?? new ApprovalBroker({ recorder: store });
+  const approvals: RunningApprovals =
+    shared?.approvals ?? new ApprovalBroker({ recorder: store, approverRevoked: (subject) => revocations.isRevoked({ subject, jti: undefined }) !== undefined });
   const stopExpiry = revocations.startExpiry(60_000);
   metrics.watchApprovals(approvals);
   metrics.watchRevocations(revocations);

@@ -48,6 +48,8 @@ export interface ApprovalBrokerOptions {
   readonly retainSettledMs?: number;
   /** At most this many settled requests are kept; the oldest go first. Default 10 000. */
   readonly maxSettled?: number;
+  /** Whether an approver has been revoked since voting: such a vote no longer counts. */
+  readonly approverRevoked?: (subject: string) => boolean;
 }
 
 // setTimeout fires at once for delays past 2^31-1 ms, which would time every request out
@@ -103,6 +105,7 @@ export class ApprovalBroker implements ApprovalService {
   private readonly newId: () => string;
   private readonly retainSettledMs: number;
   private readonly maxSettled: number;
+  private readonly approverRevoked: (subject: string) => boolean;
   private pendingCount = 0;
   private closed = false;
 
@@ -113,6 +116,7 @@ export class ApprovalBroker implements ApprovalService {
     this.newId = opts.newId ?? randomUUID;
     this.retainSettledMs = opts.retainSettledMs ?? 15 * 60_000;
     this.maxSettled = opts.maxSettled ?? 10_000;
+    this.approverRevoked = opts.approverRevoked ?? (() => false);
   }
 
   get pending(): number {
@@ -259,7 +263,10 @@ export class ApprovalBroker implements ApprovalService {
         this.settle(entry, note === null ? { kind: 'denied', by: approver.subject } : { kind: 'denied', by: approver.subject, reason: note }, at);
       } else {
         entry.votes.set(approver.subject, { by: approver.subject, at, reason: note });
-        if (entry.votes.size >= input.quorum) this.settle(entry, { kind: 'approved', approvers: [...entry.votes.keys()] }, at);
+        // An approver revoked after voting no longer stands behind the read: the quorum
+        // counts the votes of approvers still in good standing.
+        const standing = [...entry.votes.keys()].filter((subject) => !this.approverRevoked(subject));
+        if (standing.length >= input.quorum) this.settle(entry, { kind: 'approved', approvers: standing }, at);
       }
       const view = this.view(entry, at);
       this.emit({ type: 'step', approval: view, by: approver.subject, vote, pending: this.pendingCount });

@@ -43,6 +43,8 @@ export interface PgApprovalServiceOptions {
   /** Default 2000. */
   readonly pollMs?: number;
   readonly onError?: (err: unknown, context: string) => void;
+  /** Whether an approver has been revoked since voting: such a vote no longer counts (broker.ts). */
+  readonly approverRevoked?: (subject: string) => boolean;
 }
 
 const MAX_TIMEOUT_MS = 2_147_483_647;
@@ -297,7 +299,9 @@ export class PgApprovalService implements ApprovalService {
           at,
           note,
         ]);
-        if (votes.length + 1 >= row.quorum) outcome = { kind: 'approved', approvers: [...votes, approver.subject] };
+        const revoked = this.options.approverRevoked ?? (() => false);
+        const standing = [...votes, approver.subject].filter((subject) => !revoked(subject));
+        if (standing.length >= row.quorum) outcome = { kind: 'approved', approvers: standing };
       }
       if (outcome) {
         await this.settleRow(client, row, outcome, at);

@@ -47,7 +47,15 @@ export async function openSharedStore(opts: SharedStoreOptions): Promise<SharedS
     await migrate(pool, schema);
     const listener = new PgListener({ connection: opts.config, schema, onError: opts.onError });
     const audit = new PgAuditStore({ pool, schema, onError: opts.onError });
-    const approvals = new PgApprovalService({ pool, schema, listener, recorder: audit, onError: opts.onError, pollMs: opts.pollMs });
+    const approvals = new PgApprovalService({
+      pool,
+      schema,
+      listener,
+      recorder: audit,
+      onError: opts.onError,
+      pollMs: opts.pollMs,
+      approverRevoked: (subject) => opts.revocations.isRevoked({ subject, jti: undefined }) !== undefined,
+    });
     const revocationSync = new PgRevocationSync({ pool, schema, listener, list: opts.revocations, onError: opts.onError, pollMs: opts.pollMs });
     // Handlers first, then LISTEN: nothing notified after start() resolves is missed.
     await revocationSync.start();

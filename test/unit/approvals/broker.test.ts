@@ -1,6 +1,7 @@
 // The approval broker's rules, each with the abuse it stops: approvers outside the
-// rule's groups, self-approval, one approver counted twice toward a quorum, changing a
-// settled request; plus timeout, withdrawal, recording before effect, and events.
+// rule's groups, self-approval, one approver counted twice toward a quorum, the vote of
+// an approver revoked since, changing a settled request; plus timeout, withdrawal,
+// recording before effect, and events.
 import { describe, expect, test } from 'vitest';
 import { ApprovalError } from '../../../src/approvals/approval-error.js';
 import type { ApprovalEvent, ApprovalRequestInput } from '../../../src/approvals/approval.js';
@@ -187,6 +188,22 @@ describe('ApprovalBroker', () => {
     expect(second.state).toBe('approved');
     expect(await ticket.outcome).toEqual({ kind: 'approved', approvers: ['alice', 'bob'] });
     expect(recorder.types(ticket.id)).toEqual(['requested', 'approved', 'approved']);
+  });
+
+  // The attack: an approver whose access is revoked (a stolen account) has already
+  // voted; one more approver must not complete a quorum of two with that vote.
+  test('a vote by an approver revoked before the quorum is met no longer counts', async () => {
+    const revoked = new Set<string>();
+    const time = new ManualTime();
+    const broker = new ApprovalBroker({ recorder: new MemoryRecorder(), now: time.now, timers: time.timers, approverRevoked: (s) => revoked.has(s) });
+    const ticket = broker.request(input({ quorum: 2 }));
+    await recorded();
+    await broker.approve(ticket.id, alice);
+    revoked.add('alice');
+    expect((await broker.approve(ticket.id, bob)).state).toBe('pending');
+    const carol = identity('carol', ['security']);
+    expect((await broker.approve(ticket.id, carol)).state).toBe('approved');
+    expect(await ticket.outcome).toEqual({ kind: 'approved', approvers: ['bob', 'carol'] });
   });
 
   test('concurrent approvals by the same approver count once', async () => {
