@@ -2,7 +2,8 @@
 // a process's, so N distinct traces means N across every instance together. One call of
 // the quota_check() function (pg-schema.ts) checks both quotas and counts the grant in
 // one transaction, under an advisory lock per (rule, subject): atomic across instances,
-// one round trip. Rules without quotas never reach the store.
+// one round trip, and timed by the store's clock (an instance's own may run ahead).
+// Rules without quotas never reach the store.
 import type pg from 'pg';
 import type { QuotaRequest, QuotaResult, QuotaStore } from '../policy/quota.js';
 import { quoteSchema } from './pg-schema.js';
@@ -14,13 +15,13 @@ export class PgQuotaStore implements QuotaStore {
     this.s = quoteSchema(options.schema);
   }
 
-  async checkAndCount({ rule, subject, traceId, now }: QuotaRequest): Promise<QuotaResult> {
+  async checkAndCount({ rule, subject, traceId }: QuotaRequest): Promise<QuotaResult> {
     const { distinctTraces, grantsPerMinute } = rule.quotas;
     if (distinctTraces === null && grantsPerMinute === null) return { ok: true };
     const row = (
       await this.options.pool.query<{ ok: boolean; problem: 'grants' | 'traces' | null; retry_after_ms: number }>(
-        `SELECT ok, problem, retry_after_ms FROM ${this.s}.quota_check($1, $2, $3, $4, $5, $6, $7)`,
-        [rule.name, subject, traceId, now, distinctTraces?.max ?? null, distinctTraces?.windowMs ?? null, grantsPerMinute],
+        `SELECT ok, problem, retry_after_ms FROM ${this.s}.quota_check($1, $2, $3, $4, $5, $6)`,
+        [rule.name, subject, traceId, distinctTraces?.max ?? null, distinctTraces?.windowMs ?? null, grantsPerMinute],
       )
     ).rows[0];
     if (!row) throw new Error('quota_check returned no row');

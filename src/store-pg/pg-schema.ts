@@ -184,6 +184,48 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
     END
     $fn$;
   `,
+  // Quotas counted on the store's clock, not each caller's: an instance whose clock ran
+  // ahead expired the other instances' entries early (a grant a minute ago looked two
+  // minutes old), so together they let through more than one instance would.
+  (s) => `
+    DROP FUNCTION ${s}.quota_check(text, text, text, bigint, int, bigint, int);
+    CREATE FUNCTION ${s}.quota_check(p_rule text, p_subject text, p_trace text,
+                                     p_max_traces int, p_window_ms bigint, p_per_minute int,
+                                     OUT ok boolean, OUT problem text, OUT retry_after_ms bigint)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      n int;
+      oldest bigint;
+      has_trace boolean;
+      now_ms bigint;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(hashtextextended('tracegate.quota' || length(p_rule) || ':' || p_rule || p_subject, 0));
+      -- Read after the lock: a call that waited for it counts from when it got it.
+      now_ms := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+      DELETE FROM ${s}.quota_grants WHERE rule = p_rule AND subject = p_subject AND at <= now_ms - 60000;
+      IF p_per_minute IS NOT NULL THEN
+        SELECT count(*), min(at) INTO n, oldest FROM ${s}.quota_grants WHERE rule = p_rule AND subject = p_subject;
+        IF n >= p_per_minute THEN
+          ok := false; problem := 'grants'; retry_after_ms := greatest(0, coalesce(oldest, now_ms) + 60000 - now_ms);
+          RETURN;
+        END IF;
+      END IF;
+      IF p_max_traces IS NOT NULL THEN
+        DELETE FROM ${s}.quota_traces WHERE rule = p_rule AND subject = p_subject AND last_at <= now_ms - p_window_ms;
+        SELECT count(*), min(last_at), coalesce(bool_or(trace_id = p_trace), false) INTO n, oldest, has_trace
+          FROM ${s}.quota_traces WHERE rule = p_rule AND subject = p_subject;
+        IF NOT has_trace AND n >= p_max_traces THEN
+          ok := false; problem := 'traces'; retry_after_ms := greatest(0, coalesce(oldest, now_ms) + p_window_ms - now_ms);
+          RETURN;
+        END IF;
+        INSERT INTO ${s}.quota_traces (rule, subject, trace_id, last_at) VALUES (p_rule, p_subject, p_trace, now_ms)
+          ON CONFLICT (rule, subject, trace_id) DO UPDATE SET last_at = excluded.last_at;
+      END IF;
+      INSERT INTO ${s}.quota_grants (rule, subject, at) VALUES (p_rule, p_subject, now_ms);
+      ok := true; problem := NULL; retry_after_ms := 0;
+    END
+    $fn$;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
+import { SCHEMA_VERSION } from '../../../src/store-pg/pg-schema.js';
 import { getToken } from '../../helpers/env.js';
 import type { TestProxy } from '../../helpers/proxy.js';
 import { api, auditVerify, createStoreDatabase, eventually, startInstance, type StoreDatabase } from './harness.js';
@@ -49,7 +50,7 @@ async function failure(p: Promise<unknown>): Promise<{ code?: string; message: s
 describe('two instances on one Postgres store', () => {
   test('the store is migrated once, into its own schema, with a schema_version', async () => {
     const v = await store.query<{ version: number }>('SELECT version FROM tracegate.schema_version');
-    expect(v.rows).toEqual([{ version: 2 }]);
+    expect(v.rows).toEqual([{ version: SCHEMA_VERSION }]);
     const tables = await store.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tracegate' ORDER BY table_name",
     );
