@@ -397,7 +397,7 @@ async function fullRun() {
   }
   if (results.connect) {
     out.push(
-      'note -C: direct and pgbouncer clients authenticate with SCRAM (PBKDF2 in pgbench: its CPU column; pgbouncer checks proofs against the stored verifier and keeps a server pool); tracegate clients send a token, and tracegate takes an upstream session from its pool (reset with DISCARD ALL between clients).',
+      'note -C: direct and pgbouncer clients authenticate with SCRAM (PBKDF2 in pgbench: its CPU column; pgbouncer checks proofs against the stored verifier and keeps a server pool); tracegate clients send a token, and tracegate takes an upstream session from its pool (reset with DISCARD ALL and a fresh random() seed between clients).',
     );
   }
   out.push('');
