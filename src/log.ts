@@ -169,7 +169,9 @@ export function decisionFields(d: StatementDecision): Record<string, unknown> {
     decision: d.decision,
     enforced: d.enforced,
     rule: d.rule,
-    reason: d.reason,
+    // A parse error quotes the statement where it failed, literals and all: the log says
+    // only that it did not parse; the audit record, found by the ids, has the whole reason.
+    reason: d.sqlstate === '42601' ? 'the statement does not parse' : d.reason,
     sqlstate: d.sqlstate,
     traceId: d.traceId,
     grantId: d.grantId,

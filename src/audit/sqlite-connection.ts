@@ -6,6 +6,7 @@
 // fsync, so a committed record survives a SIGKILL of the proxy (the OS has the bytes)
 // but not a power loss or kernel crash, which needs synchronous=FULL (an fsync per
 // commit, i.e. per group of decisions).
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { GENESIS_HASH, linkHash } from './chain.js';
 import type { PendingRecord } from './records.js';
@@ -37,6 +38,7 @@ export class SqliteConnection {
   private readonly appendTx: Database.Transaction<(records: readonly PendingRecord[]) => ChainTail>;
 
   constructor(options: ConnectionOptions) {
+    if (!options.mustExist) createPrivately(options.path);
     const db = new Database(options.path, {
       fileMustExist: options.mustExist,
       timeout: options.busyTimeoutMs,
@@ -82,5 +84,20 @@ export class SqliteConnection {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * Creates the store file readable by its owner only, unless it exists. The store holds
+ * statements, parameters and every response as its client saw it (a reviewer's unmasked
+ * rows among them); SQLite would create it 0644 (less the umask), and its -wal and -shm
+ * files take the database file's mode.
+ */
+function createPrivately(path: string): void {
+  if (path === ':memory:') return;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }

@@ -60,6 +60,16 @@ describe('createLogger redaction', () => {
     expect(decided).toMatchObject({ event: 'decision', decisionId: 'd-1', decision: 'allow', traceId: 't-1', grantId: 'g-1' });
   });
 
+  // The parser's message quotes the statement where it failed: a literal there (a key
+  // an agent pasted into a mistyped query) must not reach stdout through the reason.
+  test("a decision line for a statement that does not parse does not quote the parser's message", () => {
+    const { logger, raw, lines } = capture();
+    const reason = `the statement does not parse: syntax error at or near "'hunter2'"`;
+    logger.info(decisionFields(decision({ decision: 'deny', text: "SELECT 'x' 'hunter2'", reason, sqlstate: '42601' })), 'decision');
+    expect(raw()).not.toContain('hunter2');
+    expect(lines()[0]).toMatchObject({ event: 'decision', reason: 'the statement does not parse', sqlstate: '42601' });
+  });
+
   test('key classification', () => {
     for (const k of ['password', 'client_secret', 'Authorization', 'accessToken', 'id_token', 'apiKey', 'PRIVATE_KEY', 'params', 'rows']) {
       expect(isSecretKey(k), k).toBe(true);

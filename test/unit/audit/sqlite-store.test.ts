@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
@@ -15,6 +16,18 @@ const textField = (name: string, columnNumber: number): ResponseField => ({
 });
 
 describe('SQLite audit store', () => {
+  // The store holds statements, parameters and responses (a reviewer's unmasked rows):
+  // other local users must not read it, nor its WAL.
+  test('creates its file, and so its WAL, readable by its owner only', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path });
+    await store.recordSessionStart(sessionStart());
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
   test('records a full session and reads it back', async () => {
     using dir = tempDir();
     const store = await openSqliteStore({ path: dir.file('audit.db'), now: () => T0 + 5000 });
