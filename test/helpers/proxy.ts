@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import pino from 'pino';
 import { parseConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
 import { startProxy, type RunningProxy } from '../../src/main.js';
 import { testEnv } from './env.js';
 
@@ -68,7 +68,8 @@ ${opts.extraYaml ?? ''}
   // The policy's masking key comes from the environment, as in production.
   process.env['TRACEGATE_MASK_KEY'] ??= 'tracegate-test-mask-key-not-secret';
   const config = parseConfig(yaml, configFile);
-  const log = pino({ level: config.log.level });
+  // The production logger, with its redaction, as `tracegate serve` builds it.
+  const log = createLogger({ level: config.log.level });
   const proxy = await startProxy(config, { log });
   const clients = new Set<pg.Client>();
   const clientConfig = (token: string, extra: pg.ClientConfig = {}): pg.ClientConfig => ({
