@@ -498,9 +498,10 @@ export class Relay {
 
   private handleUpstream(frame: BackendFrame): Promise<void> | undefined {
     const head = this.queue.peek();
-    // An Execute pipelined after one the gate turned into an error: it ran, but the
-    // client gets nothing until ReadyForQuery, and its recording must say so.
-    if (this.suppressed && head?.kind === 'execute') head.execution.withhold('it ran, but its response was withheld: an earlier statement of the same pipeline failed');
+    // An Execute or Query pipelined after one the gate turned into an error: it ran, but
+    // the client gets nothing until ReadyForQuery, and its recording must say so.
+    if (this.suppressed && head?.kind === 'execute') head.execution.withhold(WITHHELD);
+    if (this.suppressed && head?.kind === 'query') for (const e of head.executions) e.withhold(WITHHELD);
     if (head?.kind === 'execute' && !head.described) {
       // The first answer to an Execute: everything before it has been answered, so the
       // portal's columns are known now. Masking may need a catalog lookup first.
@@ -749,6 +750,8 @@ function settle<T>(value: Promise<T> | T, then: (value: T) => void | Promise<voi
 function toPromise(value: void | Promise<void>): Promise<void> | undefined {
   return value instanceof Promise ? value : undefined;
 }
+
+const WITHHELD = 'it ran, but its response was withheld: an earlier statement of the same pipeline failed';
 
 function currentExecution(head: Pending | undefined): Execution | undefined {
   if (head?.kind === 'query') return head.executions[head.index];

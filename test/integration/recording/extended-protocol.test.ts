@@ -3,8 +3,8 @@
 //   empty result;
 // - when the gate cuts a result off (over maxRows: 54000) in a pipeline, the client gets
 //   the error and then nothing until ReadyForQuery, while the upstream may still run the
-//   Executes queued after it. Those ran, and are recorded as having run, but with their
-//   response withheld: no rows or CommandComplete the client never saw.
+//   Executes and Queries queued after it. Those ran, and are recorded as having run, but
+//   with their response withheld: no rows or CommandComplete the client never saw.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,27 @@ test('an Execute pipelined after a cut-off result is recorded as run with its re
   // Decided and forwarded before the cut-off: the upstream ran it, or skipped it if our
   // cancel landed first. Either way the client got none of it, and the recording none.
   const next = detail.statements.find((s) => s.text === NEXT);
+  expect(next?.response).toEqual([]);
+  expect(next?.completion).toMatchObject({ rows: 0, commandTag: null, error: { sqlstate: '08006' } });
+});
+
+test('a Query pipelined after a cut-off result is recorded with its response withheld too', async () => {
+  const query = `SELECT trace_id, risk FROM traces WHERE trace_id = '${MINE}'`;
+  const socket = await rawLogin(proxy.port, await getToken('reviewer'));
+  socket.write(
+    Buffer.concat([
+      serialize.parse({ text: OVER }),
+      serialize.bind({ values: [MINE] }),
+      serialize.execute({}),
+      serialize.query(query),
+      serialize.sync(),
+    ]),
+  );
+  const r = await collect(socket, 15_000, (m) => m.type === 'ReadyForQuery');
+  socket.end(serialize.end());
+  expect(r.messages.map((m) => m.type)).toEqual(['ParseComplete', 'BindComplete', 'DataRow', 'DataRow', 'ErrorResponse', 'ReadyForQuery']);
+  const detail = await endedSession(join(proxy.dir, STORE_FILE), await sessionOf(query));
+  const next = detail.statements.find((s) => s.text === query);
   expect(next?.response).toEqual([]);
   expect(next?.completion).toMatchObject({ rows: 0, commandTag: null, error: { sqlstate: '08006' } });
 });
