@@ -217,6 +217,16 @@ export async function verifyChain(pool: pg.Pool, s: string): Promise<VerifyRepor
     }
   }
   const last: ChainHead = { seq: expectedSeq - 1, hash: prev };
+  // A row above the head is on no link either. Head and rows read in one statement (one
+  // snapshot): a record appended meanwhile moved the head in the same transaction.
+  const above = (
+    await pool.query<{ seq: number; kind: string }>(
+      `SELECT r.seq, r.kind FROM ${s}.records r JOIN ${s}.chain_head h ON h.id = 1 WHERE r.seq > h.seq ORDER BY r.seq LIMIT 1`,
+    )
+  ).rows[0];
+  if (above) {
+    return broken({ seq: above.seq, kind: above.kind, problem: 'sequence', expected: `no record after the head row's seq`, stored: `seq ${above.seq}` });
+  }
   if (last.seq !== headRow.seq || last.hash !== headRow.hash) {
     return broken({
       seq: Math.min(last.seq + 1, headRow.seq),
