@@ -186,9 +186,10 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
   `,
   // Quotas counted on the store's clock, not each caller's: an instance whose clock ran
   // ahead expired the other instances' entries early (a grant a minute ago looked two
-  // minutes old), so together they let through more than one instance would.
+  // minutes old), so together they let through more than one instance would. The
+  // previous version's seven-argument form stays, for its instances still running in a
+  // rolling upgrade, and counts on the store's clock as well: their p_now goes unused.
   (s) => `
-    DROP FUNCTION ${s}.quota_check(text, text, text, bigint, int, bigint, int);
     CREATE FUNCTION ${s}.quota_check(p_rule text, p_subject text, p_trace text,
                                      p_max_traces int, p_window_ms bigint, p_per_minute int,
                                      OUT ok boolean, OUT problem text, OUT retry_after_ms bigint)
@@ -224,6 +225,12 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
       INSERT INTO ${s}.quota_grants (rule, subject, at) VALUES (p_rule, p_subject, now_ms);
       ok := true; problem := NULL; retry_after_ms := 0;
     END
+    $fn$;
+    CREATE OR REPLACE FUNCTION ${s}.quota_check(p_rule text, p_subject text, p_trace text, p_now bigint,
+                                                p_max_traces int, p_window_ms bigint, p_per_minute int,
+                                                OUT ok boolean, OUT problem text, OUT retry_after_ms bigint)
+    LANGUAGE sql AS $fn$
+      SELECT * FROM ${s}.quota_check(p_rule, p_subject, p_trace, p_max_traces, p_window_ms, p_per_minute)
     $fn$;
   `,
 ];

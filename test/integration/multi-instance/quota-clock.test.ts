@@ -49,3 +49,20 @@ test('grantsPerMinute holds across instances whose clocks differ by a minute', a
   expect(await read(ahead)).toMatchObject({ ok: false, sqlstate: '53400' });
   expect(await read(behind)).toMatchObject({ ok: false, sqlstate: '53400' });
 });
+
+// An instance of the previous version, still running during a rolling upgrade, calls
+// the seven-argument form with its own clock: it is counted on the store's clock too.
+test("the previous version's call form still works, on the store's clock", async () => {
+  const old = (now: number) =>
+    pool.query<{ ok: boolean; problem: string | null }>(`SELECT ok, problem FROM ${DEFAULT_PG_SCHEMA}.quota_check($1, $2, $3, $4, $5, $6, $7)`, [
+      'old-version',
+      'agent-a',
+      'tr_000001',
+      now,
+      null,
+      null,
+      1,
+    ]);
+  expect((await old(Date.now())).rows).toEqual([{ ok: true, problem: null }]);
+  expect((await old(Date.now() + 61_000)).rows).toEqual([{ ok: false, problem: 'grants' }]);
+});
