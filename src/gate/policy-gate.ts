@@ -322,6 +322,11 @@ class PolicyGate implements StatementGate {
       if (grant) this.deps.grants.revoke(grant.id, 'session-ended');
       throw error('57P01', 'the session ended');
     }
+    // The record's write may have waited on a slow store: checked again, as above.
+    if (this.deps.now() >= this.info.identity.expiresAt) {
+      if (grant) this.deps.grants.revoke(grant.id, 'session-ended');
+      throw tokenExpired();
+    }
     const recorder = this.deps.store.openResponse({ sessionId: this.info.id, statementId: decisionId });
     request = new Request(
       {

@@ -40,7 +40,8 @@ export interface SessionDeps {
   readonly newId: () => string;
   readonly now: () => number;
   /** Called after the token is verified, before any upstream connection: may refuse (FATAL). */
-  readonly admit: (identity: Identity, startup: FilteredStartup) => void | Promise<void>;
+  /** Throws when the caller may not have a session (revoked, no rule). Synchronous: see runSession. */
+  readonly admit: (identity: Identity, startup: FilteredStartup) => void;
   readonly gate: (session: SessionInfo, controls: SessionControls) => StatementGate;
   /** Records the session durably before the client may send a statement; throws to refuse. */
   readonly recordStart: (session: SessionInfo) => Promise<void>;
@@ -85,7 +86,7 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
       socket.end();
       return;
     }
-    await deps.admit(result.identity, result.startup);
+    deps.admit(result.identity, result.startup);
     release = deps.claim(result.identity.subject);
     try {
       upstream = await deps.upstream.acquire(result.startup.upstream);
@@ -118,11 +119,12 @@ export async function runSession(socket: net.Socket, deps: SessionDeps): Promise
     };
     if (timedOut || result.socket.destroyed) return endBeforeStart('client gone before the session started');
     // A revocation (or a policy reload) that came while the upstream session was taken
-    // and the start recorded found no session to end: checked again here. admit checks
-    // synchronously and start() tracks the session right after, in the same turn, so
-    // no revocation can fall between the two.
+    // and the start recorded found no session to end: checked again here. admit is
+    // synchronous and start() tracks the session right after, with no await between
+    // (not even a microtask, in which another handler's revocation could run), so no
+    // revocation can fall between the two.
     try {
-      await deps.admit(result.identity, result.startup);
+      deps.admit(result.identity, result.startup);
     } catch (err) {
       endBeforeStart('refused before the session started');
       refuse(result.socket, err, log);
