@@ -267,6 +267,14 @@ class PolicyGate implements StatementGate {
     if (decision.outcome === 'needs-approval' && admission.enforced && this.enforcing) {
       // The approval the credential was issued under covers its one read.
       approvalId = credential?.approvalId ?? (await this.approve(decisionId, decision, sql, params));
+      // An approval can take minutes: a policy reloaded meanwhile may no longer allow the
+      // read, or want another quorum. The approval was for a decision that no longer
+      // holds, so the read is refused; run again, it is decided under the new policy.
+      if (admission.policy !== this.deps.policy()) {
+        const reason = 'the policy was reloaded while this read waited for approval; run it again to have it decided under the new policy';
+        await this.record(decisionId, sql, params, { ...decision, reason }, 'deny', true, null, approvalId, '42501');
+        throw error('42501', reason, { reference: `decision ${decisionId}` });
+      }
     }
     const terms = decision.outcome !== 'deny' && decision.category === 'trace-read' ? decision : null;
     const traceId = terms?.traceId ?? null;
