@@ -7,6 +7,7 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { SessionEnd, SessionStart, StatementDecision } from './audit/store.js';
 import { scrubTokens } from './audit/token-scrub.js';
+import { DOES_NOT_PARSE } from './policy/decision.js';
 
 export type { Logger } from 'pino';
 
@@ -171,7 +172,8 @@ export function decisionFields(d: StatementDecision): Record<string, unknown> {
     rule: d.rule,
     // A parse error quotes the statement where it failed, literals and all: the log says
     // only that it did not parse; the audit record, found by the ids, has the whole reason.
-    reason: d.sqlstate === '42601' ? 'the statement does not parse' : d.reason,
+    // Told by the reason, not the SQLSTATE, which a monitor-mode record does not carry.
+    reason: d.reason.startsWith(DOES_NOT_PARSE) ? DOES_NOT_PARSE : d.reason,
     sqlstate: d.sqlstate,
     traceId: d.traceId,
     grantId: d.grantId,

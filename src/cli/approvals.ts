@@ -95,7 +95,7 @@ function printQueue(approvals: readonly ApprovalView[], out: (line: string) => v
 function describeResult(view: ApprovalView): string {
   switch (view.state) {
     case 'approved':
-      return `approved ${view.id}: the statement runs once (approvers: ${view.approvals.map((v) => v.by).join(', ')})`;
+      return `approved ${view.id}: the statement runs once, unless the policy was reloaded while it waited (approvers: ${view.approvals.map((v) => v.by).join(', ')})`;
     case 'denied':
       return `denied ${view.id}: the client gets 42501`;
     case 'pending':

@@ -266,11 +266,12 @@ class PolicyGate implements StatementGate {
     let approvalId: string | null = null;
     if (decision.outcome === 'needs-approval' && admission.enforced && this.enforcing) {
       // The approval the credential was issued under covers its one read.
-      approvalId = credential?.approvalId ?? (await this.approve(decisionId, decision, sql, params));
+      const carried = credential?.approvalId ?? null;
+      approvalId = carried ?? (await this.approve(decisionId, decision, sql, params));
       // An approval can take minutes: a policy reloaded meanwhile may no longer allow the
       // read, or want another quorum. The approval was for a decision that no longer
       // holds, so the read is refused; run again, it is decided under the new policy.
-      if (admission.policy !== this.deps.policy()) {
+      if (carried === null && admission.policy !== this.deps.policy()) {
         const reason = 'the policy was reloaded while this read waited for approval; run it again to have it decided under the new policy';
         await this.record(decisionId, sql, params, { ...decision, reason }, 'deny', true, null, approvalId, '42501');
         throw error('42501', reason, { reference: `decision ${decisionId}` });
@@ -391,7 +392,7 @@ class PolicyGate implements StatementGate {
       const where = url ? ` at ${url}` : '';
       this.controls.notice(
         `waiting for approval: request ${pending.id} needs ${approval.quorum} approver(s) from ${approval.approverGroups.join(', ')}${where}`,
-        `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied or after ${Math.round(approval.timeoutMs / 1000)} s`,
+        `rule ${decision.rule}, trace ${decision.traceId}; the statement runs once approved, or fails with 42501 when denied, after ${Math.round(approval.timeoutMs / 1000)} s, or if the policy is reloaded meanwhile`,
       );
       const outcome = await pending.outcome.catch(unrecorded);
       if (outcome.kind === 'approved') return pending.id;

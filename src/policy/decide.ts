@@ -13,7 +13,7 @@
 // decision can be recomputed (after a lookup or an approval) without counting twice.
 import type { Identity } from '../identity.js';
 import type { Analysis } from '../sql/facts.js';
-import { deny, type Decision } from './decision.js';
+import { deny, DOES_NOT_PARSE, type Decision } from './decision.js';
 import { entitlementDecision } from './entitlement.js';
 import { housekeepingDecision } from './housekeeping.js';
 import { psqlDescribe } from './psql-describe.js';
@@ -33,7 +33,7 @@ export function decide(
   if (!rule) return deny('identity', null, 'no policy rule matches your groups', '28000');
   if (identity.expiresAt <= now) return deny('identity', rule.name, 'token expired', '28000');
   if (!analysis.ok) {
-    const reason = analysis.sqlstate === '42601' ? `the statement does not parse: ${analysis.message}` : analysis.message;
+    const reason = analysis.sqlstate === '42601' ? `${DOES_NOT_PARSE}: ${analysis.message}` : analysis.message;
     return deny('invalid', rule.name, reason, analysis.sqlstate);
   }
 

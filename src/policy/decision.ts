@@ -72,5 +72,8 @@ export function deny(category: DecisionCategory, rule: string | null, reason: st
   return { outcome: 'deny', category, rule, reason, sqlstate };
 }
 
+/** How the reason for a statement the parser rejects begins; the parser's message follows. */
+export const DOES_NOT_PARSE = 'the statement does not parse';
+
 /** The one text for "not entitled" and "no such trace": the two must be indistinguishable. */
 export const NOT_ENTITLED = 'the trace does not exist or you are not entitled to read it';

@@ -1,10 +1,11 @@
 // Single-trace scope (SPEC section 2): every reference to a trace table must be pinned
 // by a conjunct `key = <text or $n>` that holds for every row the reference contributes,
-// or by `key = <a pinned reference's key, read directly>`. Pins are propagated to a fixpoint, so the
-// order of conjuncts and the nesting of subqueries do not matter. A conjunct pins only
-// the relations it restricts (analyser: WHERE restricts its level, an outer join's ON
-// only its nullable side) and only through a reference that resolves to exactly one
-// column of that relation, read directly (a subquery's column is not its relation).
+// or by `key = <a pinned reference's key, read directly>`. Pins are propagated to a
+// fixpoint, so the order of conjuncts and the nesting of subqueries do not matter. A
+// conjunct pins only the relations it restricts (analyser: WHERE restricts its level,
+// an outer join's ON only its nullable side) and only through a reference that resolves
+// to exactly one column of that relation, read directly (a subquery's column is not its
+// relation).
 import type { Conjunct, EntryId, Operand } from '../sql/facts.js';
 import type { Resolver } from './resolve.js';
 import type { TraceTable } from './types.js';

@@ -39,8 +39,12 @@ export interface SessionDeps {
   readonly upstream: UpstreamSource;
   readonly newId: () => string;
   readonly now: () => number;
-  /** Called after the token is verified, before any upstream connection: may refuse (FATAL). */
-  /** Throws when the caller may not have a session (revoked, no rule). Synchronous: see runSession. */
+  /**
+   * Called after the token is verified, before any upstream connection, and again just
+   * before the session is tracked: throws (FATAL) when the caller may not have a session
+   * (revoked, no rule). Synchronous, so that the second check and the tracking share a
+   * turn: see runSession.
+   */
   readonly admit: (identity: Identity, startup: FilteredStartup) => void;
   readonly gate: (session: SessionInfo, controls: SessionControls) => StatementGate;
   /** Records the session durably before the client may send a statement; throws to refuse. */

@@ -217,11 +217,12 @@ export async function verifyChain(pool: pg.Pool, s: string): Promise<VerifyRepor
     }
   }
   const last: ChainHead = { seq: expectedSeq - 1, hash: prev };
-  // A row above the head is on no link either. Head and rows read in one statement (one
-  // snapshot): a record appended meanwhile moved the head in the same transaction.
+  // A row above the head is on no link either (with no head row, every row is above it).
+  // Head and rows read in one statement (one snapshot): a record appended meanwhile moved
+  // the head in the same transaction.
   const above = (
     await pool.query<{ seq: number; kind: string }>(
-      `SELECT r.seq, r.kind FROM ${s}.records r JOIN ${s}.chain_head h ON h.id = 1 WHERE r.seq > h.seq ORDER BY r.seq LIMIT 1`,
+      `SELECT seq, kind FROM ${s}.records WHERE seq > coalesce((SELECT seq FROM ${s}.chain_head WHERE id = 1), 0) ORDER BY seq LIMIT 1`,
     )
   ).rows[0];
   if (above) {

@@ -36,4 +36,9 @@ test('a record stored above the chain head is a broken link', async () => {
 
   await pool.query(`INSERT INTO ${S}.records (seq, kind, at, session_id, body, hash) VALUES (1000000, 'statement', 2, 's-1', '{}', $1)`, ['f'.repeat(64)]);
   expect(await verifyChain(pool, S)).toMatchObject({ ok: false, broken: { seq: 1000000, kind: 'statement', problem: 'sequence' } });
+
+  // Without its head row, the chain's records are all above the head.
+  await pool.query(`DELETE FROM ${S}.records WHERE seq = 1000000`);
+  await pool.query(`DELETE FROM ${S}.chain_head`);
+  expect(await verifyChain(pool, S)).toMatchObject({ ok: false, broken: { seq: 1, problem: 'sequence' } });
 });
