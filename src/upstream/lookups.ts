@@ -81,15 +81,24 @@ export class UpstreamLookups {
     const [schema, name] = splitQualified(table.table);
     const columns = [table.owner, table.risk].filter((c): c is string => c !== undefined);
     const select = columns.length ? columns.map(quoteIdent).join(', ') : '1';
-    const rows = await this.query(`SELECT ${select} FROM ${quoteIdent(schema)}.${quoteIdent(name)} WHERE ${quoteIdent(table.key)} = $1 LIMIT 1`, [traceId]);
+    // Two rows at most: a key that is not unique may name rows that disagree, and then no
+    // one row speaks for the trace (its read returns all of them).
+    const rows = await this.query(
+      `SELECT DISTINCT ${select} FROM ${quoteIdent(schema)}.${quoteIdent(name)} WHERE ${quoteIdent(table.key)} = $1 LIMIT 2`,
+      [traceId],
+    );
     const row = rows[0];
-    const facts: TraceFacts = row
-      ? {
-          exists: true,
-          owner: table.owner ? stringOrNull(row[table.owner]) : undefined,
-          risk: table.risk ? stringOrNull(row[table.risk]) : undefined,
-        }
-      : { exists: false };
+    const facts: TraceFacts = !row
+      ? { exists: false }
+      : rows.length > 1
+        ? // Owned by nobody, of no known risk: an owner check fails, and so does a rule
+          // whose approval needs the risk (entitlement.ts).
+          { exists: true, owner: table.owner ? null : undefined, risk: undefined }
+        : {
+            exists: true,
+            owner: table.owner ? stringOrNull(row[table.owner]) : undefined,
+            risk: table.risk ? stringOrNull(row[table.risk]) : undefined,
+          };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { facts, until: now + this.cacheMs });
     return facts;
