@@ -44,6 +44,8 @@ export function columnAccessProblem(
   for (const use of facts.uses) {
     const r = resolver.resolve(use.id);
     for (const origin of r.origins) {
+      const system = systemColumnProblem(origin, classes);
+      if (system) return system;
       const { masked, restricted } = describe(origin);
       if (restricted) return `${restricted} is never readable`;
       if (masked === null) continue;
@@ -63,6 +65,19 @@ export function columnAccessProblem(
     }
   }
   return null;
+}
+
+// A row's physical address and transaction ids. `ctid = '(0,18)'` makes Postgres fetch
+// that row by a TID scan, where the key's pin is only a filter: other conditions, cheaper
+// or as cheap, run first on whatever trace the row belongs to (a strict jsonpath that
+// fails tells the shape of another agent's step). Never needed to read one's own trace.
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+
+function systemColumnProblem(origin: Origin, classes: ReadonlyMap<number, RelationClass>): string | null {
+  if (origin.type !== 'base' || !SYSTEM_COLUMNS.has(origin.column)) return null;
+  const cls = classes.get(origin.entry);
+  if (cls?.type !== 'trace') return null;
+  return `system column ${origin.column} of ${cls.table.qualified} is not allowed: it can address a row outside the pinned trace`;
 }
 
 function maskedUseProblem(use: ColumnUse, origin: Origin, masked: string, fieldSelect: boolean, facts: SelectFacts): string | null {

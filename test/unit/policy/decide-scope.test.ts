@@ -219,6 +219,13 @@ const ATTACKS: Record<string, readonly Attack[]> = {
     [`WITH t AS (SELECT * FROM traces WHERE trace_id = $1) SELECT t.summary, s.content FROM t JOIN trace_steps s ON s.trace_id = t.trace_id`, /trace_steps \(as s\) is read without pinning/],
     [`SELECT x.trace_id FROM (SELECT trace_id FROM traces WHERE trace_id = 't1') x JOIN trace_steps s ON s.trace_id = x.trace_id`, /trace_steps \(as s\) is read without pinning/],
   ],
+  // A TID scan fetches the addressed row (perhaps another trace's) and evaluates the
+  // other conditions on it before the key's pin, a mere filter there.
+  'system columns of trace tables': [
+    [`SELECT step FROM trace_steps WHERE trace_id = 't1' AND ctid = '(0,18)' AND jsonb_path_exists(tool_calls, 'strict $[1]')`, /system column ctid of public\.trace_steps is not allowed/],
+    [`SELECT ctid, xmin FROM traces WHERE trace_id = 't1'`, /system column ctid of public\.traces/],
+    [`SELECT t.summary FROM traces t WHERE t.trace_id = 't1' AND t.tableoid > 0`, /system column tableoid/],
+  ],
   'LATERAL and joins': [
     [`SELECT * FROM traces t, LATERAL (SELECT * FROM trace_steps s WHERE s.trace_id > t.trace_id) x WHERE t.trace_id = 't1'`, /trace_steps \(as s\) is read without pinning/],
     [`SELECT * FROM traces t CROSS JOIN LATERAL (SELECT * FROM traces t2 LIMIT 5) x WHERE t.trace_id = 't1'`, UNPINNED],
