@@ -39,6 +39,8 @@ export const NEVER_SETTABLE = new Set([
   'transaction_read_only',
   'session_replication_role',
   'lo_compat_privileges',
+  // Pinned off for every session (startup-params.ts): a trace table is read by its key.
+  'enable_seqscan',
 ]);
 
 const IDENT = /^[a-z_][a-z0-9_$]*$/;

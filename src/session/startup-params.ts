@@ -68,12 +68,20 @@ export function filterStartup(parameters: Readonly<Record<string, string>>, pins
 
 // These are set as connection options, so they are in force before the first statement
 // and `RESET ALL` returns to them rather than to the server's defaults.
+//
+// enable_seqscan=off: a pin holds only for rows the scan fetches through it. A sequential
+// scan (the planner's choice for a small table) fetches every trace's rows and applies
+// the conditions as filters in cost order, the pin perhaps last: a condition that fails
+// (a strict jsonpath) then runs on another trace's row, and its error tells about it.
+// With sequential scans priced out, a trace table is read through its key's index, the
+// pin its index condition. (A key with no index is still scanned: index it.)
 function pinnedOptions(pins: PinnedSettings): string {
   const settings = [
     `statement_timeout=${Math.round(pins.statementTimeoutMs)}`,
     `search_path=${pins.searchPath}`,
     'standard_conforming_strings=on',
     'row_security=on',
+    'enable_seqscan=off',
   ];
   if (pins.readOnly) settings.unshift('default_transaction_read_only=on');
   return settings.map((s) => `-c ${s}`).join(' ');

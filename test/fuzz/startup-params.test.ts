@@ -10,7 +10,7 @@ import { ClientError } from '../../src/errors.js';
 import { filterStartup, type PinnedSettings } from '../../src/session/startup-params.js';
 
 const PINS: PinnedSettings = { statementTimeoutMs: 30_000, searchPath: 'public', readOnly: true };
-const PINNED_OPTIONS = '-c default_transaction_read_only=on -c statement_timeout=30000 -c search_path=public -c standard_conforming_strings=on -c row_security=on';
+const PINNED_OPTIONS = '-c default_transaction_read_only=on -c statement_timeout=30000 -c search_path=public -c standard_conforming_strings=on -c row_security=on -c enable_seqscan=off';
 const FORWARDED = new Set(['application_name', 'datestyle', 'timezone', 'extra_float_digits', 'intervalstyle']);
 
 const dangerous = fc.constantFrom(
