@@ -8,7 +8,7 @@ import { createPublicKey, randomUUID } from 'node:crypto';
 import type { JsonWebKey } from 'node:crypto';
 import { SignJWT, base64url, decodeJwt, generateKeyPair, importJWK } from 'jose';
 import type { JWTPayload } from 'jose';
-import type pg from 'pg';
+import pg from 'pg';
 import { inject } from 'vitest';
 import { requestClientCredentialsToken } from '../../src/demo/dev-issuer.js';
 import type { TestEnv } from './test-env.js';
@@ -127,4 +127,15 @@ export async function mintToken(kind: BadTokenKind, overrides: Record<string, un
 export function pgClientConfig(database: string = testEnv().pg.database): pg.ClientConfig {
   const { pg: upstream } = testEnv();
   return { host: upstream.host, port: upstream.port, user: upstream.superuser, password: upstream.superPassword, database };
+}
+
+/** `run` on a superuser connection of its own to the upstream, closed after. */
+export async function withSuperuser<T>(run: (db: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const db = new pg.Client(pgClientConfig(database));
+  await db.connect();
+  try {
+    return await run(db);
+  } finally {
+    await db.end();
+  }
 }

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken, mintValid } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { api, pausedRead } from './harness.js';
 
 const HIGH = WELL_KNOWN_TRACES.agentAHigh;
 const LOW = WELL_KNOWN_TRACES.agentALow;
@@ -23,30 +24,6 @@ beforeAll(async () => {
   reviewer = await getToken('reviewer');
 });
 afterAll(async () => proxy.close());
-
-async function api(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(new URL(path, base), {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
-
-/** Starts a query and resolves with the approval request id from the notice it gets. */
-function pausedRead(client: pg.Client, traceId: string): { id: Promise<string>; result: Promise<pg.QueryResult | { code?: string; message: string }> } {
-  const id = new Promise<string>((resolve) => {
-    client.once('notice', (n) => {
-      const m = /request ([0-9a-f-]{36})/.exec(n.message ?? '');
-      if (m?.[1]) resolve(m[1]);
-    });
-  });
-  const result = client.query('SELECT trace_id, risk FROM traces WHERE trace_id = $1', [traceId]).catch((e: unknown) => ({
-    code: (e as { code?: string }).code,
-    message: (e as Error).message,
-  }));
-  return { id, result };
-}
 
 describe('approval', () => {
   test('a high-risk read waits, the notice arrives first, and one approval releases exactly one execution', async () => {

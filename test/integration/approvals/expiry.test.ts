@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken, mintValid, untilExpired } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { api, pausedRead } from './harness.js';
 
 let proxy: TestProxy;
 let reviewer: string;
@@ -20,24 +21,11 @@ test('a read approved after its token expired does not run: FATAL 28000', async 
   const client = new pg.Client(proxy.clientConfig(token));
   client.on('error', () => undefined);
   await client.connect();
-  const requestId = new Promise<string>((resolve) => {
-    client.on('notice', (n) => {
-      const id = /request ([0-9a-f-]{36})/.exec(n.message ?? '')?.[1];
-      if (id) resolve(id);
-    });
-  });
-  const outcome = client.query('SELECT trace_id, risk FROM traces WHERE trace_id = $1', [WELL_KNOWN_TRACES.agentAHigh]).then(
-    (r) => ({ rows: r.rows }),
-    (err: { code?: string; severity?: string }) => ({ code: err.code, severity: err.severity }),
-  );
-  const id = await requestId;
+  const read = pausedRead(client, WELL_KNOWN_TRACES.agentAHigh);
+  const id = await read.id;
   await untilExpired(token, 1000);
-  const approved = await fetch(new URL(`/api/approvals/${id}/approve`, proxy.adminUrl), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${reviewer}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ reason: 'approved after the token expired' }),
-  });
+  const approved = await api(proxy.adminUrl ?? '', reviewer, 'POST', `/api/approvals/${id}/approve`, { reason: 'approved after the token expired' });
   expect(approved.status).toBe(200);
-  expect(await outcome).toEqual({ code: '28000', severity: 'FATAL' });
+  expect(await read.result).toMatchObject({ code: '28000', severity: 'FATAL' });
   await client.end().catch(() => undefined);
 }, 60_000);

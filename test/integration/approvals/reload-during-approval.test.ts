@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
 import { getToken } from '../../helpers/env.js';
 import { DEFAULT_POLICY, startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { api, pausedRead } from './harness.js';
 
 let dir: string;
 let policyFile: string;
@@ -30,29 +31,16 @@ afterAll(async () => {
 test('a read approved after a policy reload is refused, not run on the old decision', async () => {
   const client = new pg.Client(proxy.clientConfig(await getToken('agent-a')));
   await client.connect();
-  const requestId = new Promise<string>((resolve) => {
-    client.on('notice', (n) => {
-      const id = /request ([0-9a-f-]{36})/.exec(n.message ?? '')?.[1];
-      if (id) resolve(id);
-    });
-  });
-  const outcome = client.query('SELECT trace_id, risk FROM traces WHERE trace_id = $1', [WELL_KNOWN_TRACES.agentAHigh]).then(
-    (r) => ({ rows: r.rows }),
-    (err: { code?: string; message: string }) => ({ code: err.code, message: err.message }),
-  );
-  const id = await requestId;
+  const read = pausedRead(client, WELL_KNOWN_TRACES.agentAHigh);
+  const id = await read.id;
   // The reload asks two approvers instead of one.
   const quorum = '      quorum: 1';
   const policy = readFileSync(policyFile, 'utf8');
   expect(policy).toContain(quorum);
   writeFileSync(policyFile, policy.replace(quorum, '      quorum: 2'));
   proxy.proxy.reloadPolicy();
-  const approved = await fetch(new URL(`/api/approvals/${id}/approve`, proxy.adminUrl), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${reviewer}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ reason: 'approved under the old policy' }),
-  });
+  const approved = await api(proxy.adminUrl ?? '', reviewer, 'POST', `/api/approvals/${id}/approve`, { reason: 'approved under the old policy' });
   expect(approved.status).toBe(200);
-  expect(await outcome).toMatchObject({ code: '42501', message: expect.stringMatching(/policy was reloaded while this read waited for approval/) });
+  expect(await read.result).toMatchObject({ code: '42501', message: expect.stringMatching(/policy was reloaded while this read waited for approval/) });
   await client.end();
 }, 60_000);

@@ -5,10 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { WELL_KNOWN_TRACES } from '../../../src/demo/generate.js';
-import { getToken, pgClientConfig } from '../../helpers/env.js';
+import { getToken, withSuperuser } from '../../helpers/env.js';
 import type { TestProxy } from '../../helpers/proxy.js';
 import { createStoreDatabase, eventually, startInstance, type StoreDatabase } from './harness.js';
 
@@ -19,15 +18,7 @@ let dir: string;
 let store: StoreDatabase;
 let proxy: TestProxy;
 
-async function superuser(sql: string, params: unknown[] = []): Promise<void> {
-  const db = new pg.Client(pgClientConfig('postgres'));
-  await db.connect();
-  try {
-    await db.query(sql, params);
-  } finally {
-    await db.end();
-  }
-}
+const superuser = (sql: string, params: unknown[] = []): Promise<unknown> => withSuperuser((db) => db.query(sql, params), 'postgres');
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tracegate-quota-outage-'));

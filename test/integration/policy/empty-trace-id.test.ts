@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { getToken, pgClientConfig, testEnv } from '../../helpers/env.js';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 import { STORE_FILE } from '../recording/harness.js';
 
@@ -18,15 +18,7 @@ let dir: string;
 let proxy: TestProxy;
 let token: string;
 
-async function superuser(sql: string): Promise<void> {
-  const db = new pg.Client(pgClientConfig());
-  await db.connect();
-  try {
-    await db.query(sql);
-  } finally {
-    await db.end();
-  }
-}
+const superuser = (sql: string): Promise<unknown> => withSuperuser((db) => db.query(sql));
 
 beforeAll(async () => {
   await superuser(

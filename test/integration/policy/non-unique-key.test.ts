@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { getToken, pgClientConfig, testEnv } from '../../helpers/env.js';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 
 const TABLE = `non_unique_traces_${process.pid}`;
@@ -16,15 +16,7 @@ const TABLE = `non_unique_traces_${process.pid}`;
 let dir: string;
 let proxy: TestProxy;
 
-async function superuser(sql: string): Promise<void> {
-  const db = new pg.Client(pgClientConfig());
-  await db.connect();
-  try {
-    await db.query(sql);
-  } finally {
-    await db.end();
-  }
-}
+const superuser = (sql: string): Promise<unknown> => withSuperuser((db) => db.query(sql));
 
 beforeAll(async () => {
   await superuser(

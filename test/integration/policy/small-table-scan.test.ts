@@ -6,9 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { getToken, pgClientConfig, testEnv } from '../../helpers/env.js';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 
 const TABLE = `small_steps_${process.pid}`;
@@ -17,18 +16,8 @@ const PROBE = `SELECT step FROM ${TABLE} WHERE trace_id = 'mine' AND jsonb_path_
 let dir: string;
 let proxy: TestProxy;
 
-async function superuser<T>(run: (db: pg.Client) => Promise<T>): Promise<T> {
-  const db = new pg.Client(pgClientConfig());
-  await db.connect();
-  try {
-    return await run(db);
-  } finally {
-    await db.end();
-  }
-}
-
 beforeAll(async () => {
-  await superuser((db) =>
+  await withSuperuser((db) =>
     db.query(
       `CREATE TABLE public.${TABLE} (trace_id text, step int, owner text, tool_calls jsonb, PRIMARY KEY (trace_id, step));
        INSERT INTO public.${TABLE} VALUES ('mine', 1, 'agent-a', '[1, 2, 3]'), ('theirs', 1, 'agent-b', '[1]');
@@ -54,13 +43,13 @@ rules:
 afterAll(async () => {
   await proxy?.close();
   rmSync(dir, { recursive: true, force: true });
-  await superuser((db) => db.query(`DROP TABLE public.${TABLE}`));
+  await withSuperuser((db) => db.query(`DROP TABLE public.${TABLE}`));
 });
 
 test("a failing condition does not run on another agent's row of a small table", async () => {
   // Without the setting, the server scans the table whole and the condition fails on
   // agent-b's row (one element, no $[2]).
-  const direct = await superuser((db) => db.query(PROBE).then(() => 'ran', (err: { code?: string }) => `error ${err.code}`));
+  const direct = await withSuperuser((db) => db.query(PROBE).then(() => 'ran', (err: { code?: string }) => `error ${err.code}`));
   expect(direct).toBe('error 22033');
   const client = await proxy.connect(await getToken('agent-a'));
   expect((await client.query(PROBE)).rows).toEqual([{ step: 1 }]);
