@@ -46,6 +46,7 @@ export interface RunningProxy {
   /** The shared Postgres store, when the config names one (`store: { postgres }`). */
   readonly shared: SharedStore | undefined;
   readonly grants: GrantRegistry;
+  readonly store: AuditStore;
   readonly metrics: Metrics;
   readonly pool: UpstreamPool;
   /** Loads the policy file again; on error the old policy stays and the error is thrown. */
@@ -297,6 +298,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     revocations,
     shared,
     grants,
+    store,
     metrics,
     pool,
     reloadPolicy: () => {

@@ -9,7 +9,9 @@
 import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { GENESIS_HASH, linkHash } from './chain.js';
-import type { PendingRecord } from './records.js';
+import type { JournalEntry } from './durable-journal.js';
+import type { PendingRecord, RecordKind } from './records.js';
+import { RECORD_COLUMNS } from './sqlite-writer-thread.js';
 import { migrate } from './sqlite-schema.js';
 
 export const SYNCHRONOUS_MODES = ['NORMAL', 'FULL'] as const;
@@ -36,6 +38,8 @@ export class SqliteConnection {
     [number, string, number, string | null, string | null, string | null, string | null, string, string]
   >;
   private readonly appendTx: Database.Transaction<(records: readonly PendingRecord[]) => ChainTail>;
+  private readonly journalMark: Database.Statement<[], { j: number }>;
+  private readonly setJournalMark: Database.Statement<[number]>;
 
   constructor(options: ConnectionOptions) {
     if (!options.mustExist) createPrivately(options.path);
@@ -50,6 +54,8 @@ export class SqliteConnection {
       migrate(db);
       this.lastRecord = db.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1');
       this.checkpointRow = db.prepare('SELECT seq, hash FROM checkpoint WHERE id = 1');
+      this.journalMark = db.prepare('SELECT j FROM durable_applied WHERE id = 1');
+      this.setJournalMark = db.prepare('UPDATE durable_applied SET j = ? WHERE id = 1');
       this.insert = db.prepare(
         `INSERT INTO records (seq, kind, at, session_id, ref, subject, trace_id, body, hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -78,6 +84,41 @@ export class SqliteConnection {
     return this.appendTx.immediate(records);
   }
 
+  /** The last journal entry in the chain (durable-journal.ts). */
+  journalApplied(): number {
+    return this.journalMark.get()?.j ?? 0;
+  }
+
+  /**
+   * Appends the journal entries the chain does not have yet, in j order, in one
+   * transaction with the new mark; returns how many records that was.
+   */
+  replayJournal(entries: readonly JournalEntry[]): number {
+    return this.db.transaction(() => {
+      let mark = this.journalApplied();
+      const records: PendingRecord[] = [];
+      for (const e of entries) {
+        if (e.j <= mark) continue;
+        mark = e.j;
+        for (let i = 0; i < e.cols.length; i += RECORD_COLUMNS) {
+          const [kind, at, sessionId, ref, subject, traceId, body] = e.cols.slice(i, i + RECORD_COLUMNS);
+          records.push({
+            kind: kind as RecordKind,
+            at: at as number,
+            sessionId: sessionId as string | null,
+            ref: ref as string | null,
+            subject: subject as string | null,
+            traceId: traceId as string | null,
+            body: body as string,
+          });
+        }
+      }
+      if (records.length > 0) this.appendTx(records);
+      this.setJournalMark.run(mark);
+      return records.length;
+    }).immediate();
+  }
+
   tail(): ChainTail {
     return this.lastRecord.get() ?? this.checkpointRow.get() ?? { seq: 0, hash: GENESIS_HASH };
   }
@@ -88,12 +129,12 @@ export class SqliteConnection {
 }
 
 /**
- * Creates the store file readable by its owner only, unless it exists. The store holds
+ * Creates a store file readable by its owner only, unless it exists. The store holds
  * statements, parameters and every response as its client saw it (a reviewer's unmasked
  * rows among them); SQLite would create it 0644 (less the umask), and its -wal and -shm
  * files take the database file's mode.
  */
-function createPrivately(path: string): void {
+export function createPrivately(path: string): void {
   if (path === ':memory:') return;
   try {
     closeSync(openSync(path, 'wx', 0o600));

@@ -34,6 +34,12 @@ export const MIGRATIONS: readonly string[] = [
      hash TEXT NOT NULL,
      at INTEGER NOT NULL
    );`,
+  // durable-journal.ts: every journal entry up to j is in the chain.
+  `CREATE TABLE durable_applied (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     j INTEGER NOT NULL
+   );
+   INSERT INTO durable_applied (id, j) VALUES (1, 0);`,
 ];
 
 export class SchemaTooNewError extends Error {

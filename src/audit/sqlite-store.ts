@@ -6,9 +6,12 @@
 // committed record and never block the writer; prune takes the write lock like the CLI).
 //
 // Write paths (store.ts explains the contract):
-// - durable records are handed over together on the next turn of the event loop, and
-//   the writer commits everything waiting in one transaction (group commit); each
-//   caller's promise settles only after that commit.
+// - durable records are written to the journal (durable-journal.ts) with one write() and
+//   the caller goes on; they then travel with the batched records, and the writer moves
+//   them into the chain. With synchronous=FULL, for CLI commands, and while the writer
+//   reports failures, they are instead handed over together on the next turn of the event
+//   loop, and the writer commits everything waiting in one transaction (group commit);
+//   each caller's promise settles only after that commit.
 // - batched records (responses, completions, revocations, session ends) are built as
 //   they come and handed over every `flushIntervalMs`, or sooner when `maxBatchRecords`
 //   or 256 KiB of them are waiting. The writer keeps a failed batch, in order, and retries
@@ -17,12 +20,24 @@
 // Failure and recovery: a failed write closes the writer's handle and marks the store
 // unavailable for `retryAfterMs`; durable writes in that window reject at once with
 // AuditUnavailableError (fail closed, cheaply). The next write after it reopens the file,
-// so the store recovers by itself once the disk is writable again. If the writer thread
-// itself dies, everything waiting on it is refused and the next write starts a new one.
+// so the store recovers by itself once the disk is writable again. While the writer
+// reports failures, durable records are not journaled: they wait for the commit, so a
+// statement is refused for a store that cannot take its record (a journaled record that
+// the writer could not commit stays in the journal and the writer's retries). If the
+// writer thread itself dies, everything waiting on it is refused, and the next write
+// starts a new one, handed first the journal's entries the old one had not committed.
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AuditUnavailableError } from './audit-unavailable-error.js';
+import {
+  clearJournal,
+  DurableJournal,
+  JournalBusyError,
+  lockJournal,
+  readJournal,
+  releaseJournalLock,
+} from './durable-journal.js';
 import { grantRevokeRecord, sessionEndRecord, type PendingRecord } from './records.js';
 import { DurableRecordWriter } from './durable-writer.js';
 import { CappedResponseRecorder, type RecorderSink } from './response-recorder.js';
@@ -30,6 +45,7 @@ import { pruneChain, verifyChain } from './sqlite-chain-audit.js';
 import { SqliteConnection, type SynchronousMode } from './sqlite-connection.js';
 import * as reader from './sqlite-reader.js';
 import {
+  JOURNAL_ENTRY,
   RECORD_COLUMNS,
   resolveSqliteModule,
   writerThreadSource,
@@ -126,6 +142,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   private writer: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
+  private journal: DurableJournal | null = null;
+  private journalLock: Database.Database | null = null;
+  /** Journal entries handed to the writer and not yet reported committed, by j. */
+  private unconfirmed: { readonly j: number; readonly cols: RecordColumn[] }[] = [];
+  /** The writer's last commit failed: durable records wait for the commit again. */
+  private failing = false;
 
   constructor(options: SqliteStoreOptions) {
     super();
@@ -150,6 +172,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
    * broken setup nor the thread's start-up is left to the first decision.
    */
   started(): Promise<void> {
+    this.openJournal();
     return new Promise((resolve, reject) => {
       this.waiting.set(-1, { resolve, reject });
       const writer = this.writerThread();
@@ -159,11 +182,45 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
 
   // ---- durable path ---------------------------------------------------------------
 
+  /**
+   * Takes the journal's lock, and moves into the chain whatever a previous process
+   * journaled and did not commit. The proxy then keeps the lock and journals; a CLI
+   * command lets go of it, and leaves the journal alone while a proxy holds it.
+   */
+  private openJournal(): void {
+    const { path, mustExist, synchronous, busyTimeoutMs } = this.options;
+    if (path === ':memory:') return;
+    const lock = lockJournal(path, mustExist ? 0 : busyTimeoutMs, !mustExist);
+    if (lock === null) {
+      if (mustExist) return;
+      throw new JournalBusyError(path);
+    }
+    try {
+      const conn = this.connection();
+      const entries = readJournal(path, (file) =>
+        this.options.onError?.(new Error(`${file}: a line that does not parse`), 'audit journal: skipped a write that did not complete'),
+      );
+      if (entries.length > 0) conn.replayJournal(entries);
+      // Removed, not emptied: new files are created 0600 whatever mode the old ones had.
+      clearJournal(path);
+      if (mustExist || synchronous === 'FULL') {
+        releaseJournalLock(lock);
+        return;
+      }
+      this.journal = new DurableJournal(path, conn.journalApplied());
+      this.journalLock = lock;
+    } catch (err) {
+      releaseJournalLock(lock);
+      throw err;
+    }
+  }
+
   protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
     if (performance.now() < this.unavailableUntil) {
       return Promise.reject(new AuditUnavailableError('audit store unavailable', { cause: this.lastError }));
     }
+    if (this.journal !== null && !this.failing) return this.journaled(this.journal, records);
     return new Promise((resolve, reject) => {
       for (const r of records) this.durableCols.push(r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body);
       this.durableWaiters.push({ resolve, reject });
@@ -172,6 +229,35 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
         setImmediate(this.handOverDurable);
       }
     });
+  }
+
+  private journaled(journal: DurableJournal, records: readonly PendingRecord[]): Promise<void> {
+    const cols: RecordColumn[] = [];
+    let bytes = 0;
+    for (const r of records) {
+      cols.push(r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body);
+      bytes += r.body.length;
+    }
+    let j: number;
+    try {
+      j = journal.append(cols);
+    } catch (err) {
+      this.failing = true;
+      this.markUnavailable(err);
+      return Promise.reject(asUnavailable(err));
+    }
+    const entry: RecordColumn[] = [JOURNAL_ENTRY, j, records.length, null, null, null, null, ...cols];
+    this.unconfirmed.push({ j, cols: entry });
+    this.addToBatch(entry, bytes);
+    return Promise.resolve();
+  }
+
+  /** The writer committed the journal's entries up to `j`. */
+  private confirmed(j: number): void {
+    this.journal?.appliedThrough(j);
+    let done = 0;
+    while (done < this.unconfirmed.length && (this.unconfirmed[done] as { j: number }).j <= j) done++;
+    if (done > 0) this.unconfirmed = this.unconfirmed.slice(done);
   }
 
   private readonly handOverDurable = (): void => {
@@ -225,8 +311,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       return;
     }
     const r = typeof record === 'function' ? record(this.options.now()) : record;
-    this.batchCols.push(r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body);
-    this.batchBytes += r.body.length;
+    this.addToBatch([r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body], r.body.length);
+  }
+
+  private addToBatch(cols: readonly RecordColumn[], bytes: number): void {
+    for (const c of cols) this.batchCols.push(c);
+    this.batchBytes += bytes;
     if (this.batchCols.length >= this.options.maxBatchRecords * RECORD_COLUMNS || this.batchBytes >= HAND_OVER_BYTES) {
       this.scheduleBatch(0);
     } else if (this.batchTimer === null) this.scheduleBatch(this.options.flushIntervalMs);
@@ -293,8 +383,24 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       }
       for (const w of this.waiting.values()) w.reject(new AuditUnavailableError('audit store is closed'));
       this.waiting.clear();
+      this.closeJournal();
       this.conn?.close();
       this.conn = null;
+    }
+  }
+
+  /** Entries the writer did not commit stay on disk for the next start to replay. */
+  private closeJournal(): void {
+    const journal = this.journal;
+    const lock = this.journalLock;
+    this.journal = null;
+    this.journalLock = null;
+    if (journal === null || lock === null) return;
+    try {
+      journal.close();
+      if (journal.settled()) clearJournal(this.options.path);
+    } finally {
+      releaseJournalLock(lock);
     }
   }
 
@@ -353,15 +459,22 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     writer.on('error', lost);
     writer.on('exit', (code) => lost(new Error(`audit store writer thread exited with code ${code}`)));
     this.writer = writer;
+    if (this.unconfirmed.length > 0) {
+      const cols = this.unconfirmed.flatMap((e) => e.cols);
+      writer.postMessage({ id: 0, cols, durableFrom: cols.length / RECORD_COLUMNS, flush: false, close: false } satisfies WriteRequest);
+    }
     return writer;
   }
 
   private answered(answer: WriteAnswer): void {
     if (answer.ok) {
+      if (answer.applied !== undefined) this.confirmed(answer.applied);
+      this.failing = false;
       this.settle(answer.id)?.resolve();
       return;
     }
     const cause = writerError(answer.error);
+    this.failing = true;
     this.markUnavailable(cause);
     const waiter = this.settle(answer.id);
     if (waiter === undefined) {
@@ -396,19 +509,37 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   // ---- read side ------------------------------------------------------------------
 
   async listSessions(query: SessionQuery): Promise<SessionSummary[]> {
+    await this.journalApplied();
     return reader.listSessions(this.readDb(), query);
   }
 
   async getSession(sessionId: string): Promise<SessionDetail | null> {
+    await this.journalApplied();
     return reader.getSession(this.readDb(), sessionId);
   }
 
   async grantHistory(query: GrantQuery): Promise<GrantView[]> {
+    await this.journalApplied();
     return reader.grantHistory(this.readDb(), query);
   }
 
-  exportSince(since: number): AsyncIterable<ExportLine> {
-    return reader.exportSince(() => this.readDb(), since);
+  async *exportSince(since: number): AsyncIterable<ExportLine> {
+    await this.journalApplied();
+    yield* reader.exportSince(() => this.readDb(), since);
+  }
+
+  /**
+   * A read sees every durable record that was acknowledged, as it did when they were
+   * committed before the caller went on: journaled ones are committed first. If that
+   * fails they stay in the journal for the writer's retries, and the read goes ahead.
+   */
+  private async journalApplied(): Promise<void> {
+    if (this.unconfirmed.length === 0) return;
+    try {
+      await this.flush();
+    } catch (err) {
+      this.options.onError?.(err, 'audit read before the journal is committed');
+    }
   }
 
   async verify(): Promise<VerifyReport> {

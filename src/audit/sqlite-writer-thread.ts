@@ -9,12 +9,14 @@
 //                   the first `durableFrom` records are batched, the rest durable. `id` > 0
 //                   asks for an answer: once the durable ones are committed (or refused),
 //                   and for `flush`, once nothing batched is left unwritten.
-//   thread -> main  WriteAnswer for each id; id 0 reports a batch that failed and is kept;
+//   thread -> main  WriteAnswer for each id; id 0 reports a batch that failed and is kept,
+//                   or how far the journal's entries are committed (`applied`);
 //                   id -1, sent once at start, whether the thread could open the file.
 // The thread drains every request waiting on its port and commits them in one IMMEDIATE
 // transaction (group commit). Batched records wait for the next durable commit (or
-// `retryIntervalMs`); those that fail are kept, in order, ahead of anything newer, and
-// retried; durable ones are refused (the caller answers 58030). After
+// `retryIntervalMs`), unless they carry journal entries (JOURNAL_ENTRY); those that fail
+// are kept, in order, ahead of anything newer, and retried; durable ones are refused
+// (the caller answers 58030). After
 // a failure the handle is closed and, for `retryAfterMs`, durable records are refused
 // without touching the file; the next write after that reopens it.
 //
@@ -26,6 +28,12 @@ import { createRequire } from 'node:module';
 
 /** kind, at, sessionId, ref, subject, traceId, body */
 export const RECORD_COLUMNS = 7;
+/**
+ * In the kind column, a row that is no record: `[JOURNAL_ENTRY, j, n, null x 4]` says the
+ * next n records are the durable journal's entry j (durable-journal.ts). The writer skips
+ * an entry the chain already has and moves the chain's journal mark past the others.
+ */
+export const JOURNAL_ENTRY = -1;
 export type RecordColumn = string | number | null;
 
 export interface WriterConfig {
@@ -55,7 +63,12 @@ export interface WriterError {
 }
 
 export type WriteAnswer =
-  | { readonly id: number; readonly ok: true }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      /** With id 0: the journal entries up to this j are committed. */
+      readonly applied?: number;
+    }
   | {
       readonly id: number;
       readonly ok: false;
@@ -78,16 +91,20 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
   const { hash } = req('node:crypto') as typeof import('node:crypto');
   const { performance } = req('node:perf_hooks') as typeof import('node:perf_hooks');
   const COLS = 7;
+  const JOURNAL_ENTRY = -1;
 
   interface Handle {
     readonly db: import('better-sqlite3').Database;
-    readonly append: (cols: readonly RecordColumn[]) => void;
+    /** Returns the chain's journal mark after the commit. */
+    readonly append: (cols: readonly RecordColumn[]) => number;
   }
   interface Pending {
     readonly id: number;
     readonly durable: readonly RecordColumn[];
     readonly flush: boolean;
     readonly close: boolean;
+    /** Carries journal entries: committed now, to keep the journal and readers' lag short. */
+    readonly journaled: boolean;
   }
 
   let handle: Handle | null = null;
@@ -97,6 +114,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
   let kept: RecordColumn[] = [];
   let retry: NodeJS.Timeout | null = null;
   let closed = false;
+  let reportedMark = 0;
 
   const describe = (err: unknown): WriterError => {
     const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
@@ -116,6 +134,8 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
       db.pragma(`wal_autocheckpoint = ${config.autocheckpointPages}`);
       const last = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1');
       const checkpoint = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM checkpoint WHERE id = 1');
+      const mark = db.prepare<[], { j: number }>('SELECT j FROM durable_applied WHERE id = 1');
+      const setMark = db.prepare<[number]>('UPDATE durable_applied SET j = ? WHERE id = 1');
       const insert = db.prepare(
         `INSERT INTO records (seq, kind, at, session_id, ref, subject, trace_id, body, hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -126,7 +146,16 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
         const tail = last.get() ?? checkpoint.get() ?? { seq: 0, hash: '0'.repeat(64) };
         let seq = tail.seq;
         let prev = tail.hash;
+        const applied = mark.get()?.j ?? 0;
+        let through = applied;
         for (let i = 0; i < cols.length; i += COLS) {
+          if (cols[i] === JOURNAL_ENTRY) {
+            const j = cols[i + 1] as number;
+            // Sent again after a writer thread died, or replayed by a start: already in.
+            if (j <= through) i += (cols[i + 2] as number) * COLS;
+            else through = j;
+            continue;
+          }
           seq += 1;
           const [kind, at, sessionId, ref, subject, traceId, body] = cols.slice(i, i + COLS);
           // chain.ts: sha256(prevHash + JSON.stringify([seq, kind, at, sessionId, ref, subject, traceId]) + body)
@@ -135,6 +164,8 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
           insert.run(seq, kind, at, sessionId, ref, subject, traceId, body, next);
           prev = next;
         }
+        if (through !== applied) setMark.run(through);
+        return through;
       });
       return { db, append: (cols) => tx.immediate(cols) };
     } catch (err) {
@@ -172,7 +203,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
   // A batched record can come before a durable one that was handed over earlier; both
   // were made before either was committed, so neither can depend on the other.
   const commit = (requests: readonly Pending[]): void => {
-    if (requests.length > 0 && requests.every((r) => r.id === 0 && r.durable.length === 0 && !r.flush && !r.close)) {
+    if (requests.length > 0 && requests.every((r) => r.id === 0 && r.durable.length === 0 && !r.flush && !r.close && !r.journaled)) {
       scheduleKept();
       return;
     }
@@ -187,8 +218,12 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
       if (cols.length > 0) {
         try {
           handle ??= open();
-          handle.append(cols);
+          const through = handle.append(cols);
           kept = [];
+          if (through > reportedMark) {
+            reportedMark = through;
+            port.postMessage({ id: 0, ok: true, applied: through });
+          }
         } catch (err) {
           fail(err);
           error = err;
@@ -229,7 +264,9 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
     for (let m: WriteRequest | undefined = first; m !== undefined; m = receive(port)?.message) {
       const split = m.durableFrom * COLS;
       if (split > 0) kept = kept.concat(m.cols.slice(0, split));
-      requests.push({ id: m.id, durable: split === 0 ? m.cols : m.cols.slice(split), flush: m.flush, close: m.close });
+      let journaled = false;
+      for (let i = 0; i < split && !journaled; i += COLS) journaled = m.cols[i] === JOURNAL_ENTRY;
+      requests.push({ id: m.id, durable: split === 0 ? m.cols : m.cols.slice(split), flush: m.flush, close: m.close, journaled });
     }
     commit(requests);
   });

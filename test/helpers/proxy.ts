@@ -31,6 +31,11 @@ export interface TestProxy extends AsyncDisposable {
   readonly adminUrl: string | undefined;
   /** A node-postgres client config for this proxy with `token` as the password. */
   clientConfig(token: string, extra?: pg.ClientConfig): pg.ClientConfig;
+  /**
+   * Commits what the proxy's audit store has journaled (durable-journal.ts) to the SQLite
+   * chain, for a test that reads the file through a handle of its own.
+   */
+  auditCommitted(): Promise<void>;
   /** A connected node-postgres client; closed with the proxy. */
   connect(token: string, extra?: pg.ClientConfig): Promise<pg.Client>;
   close(): Promise<void>;
@@ -92,6 +97,7 @@ ${opts.extraYaml ?? ''}
     dir,
     adminUrl: proxy.admin?.url,
     clientConfig,
+    auditCommitted: () => proxy.store.flush(),
     connect: async (token, extra) => {
       const client = new pg.Client(clientConfig(token, extra));
       client.on('error', () => undefined);

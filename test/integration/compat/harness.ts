@@ -195,9 +195,10 @@ export interface Recording {
   close(): Promise<void>;
 }
 
-export async function recording(proxy: Pick<TestProxy, 'dir'>): Promise<Recording> {
+export async function recording(proxy: Pick<TestProxy, 'dir'> & Partial<Pick<TestProxy, 'auditCommitted'>>): Promise<Recording> {
   const store = await openSqliteStore({ path: join(proxy.dir, 'tracegate-audit.db'), mustExist: true });
   const all = async (): Promise<SessionDetail[]> => {
+    await proxy.auditCommitted?.();
     const list = await store.listSessions({ limit: 1000 });
     const details = await Promise.all(list.map((s) => store.getSession(s.sessionId)));
     return details.filter((d): d is SessionDetail => d !== null);

@@ -64,7 +64,8 @@ export async function queryError(client: pg.Client, sql: string, params: unknown
 }
 
 /** The committed credential events of one credential, oldest first. */
-export function credentialEvents(proxy: TestProxy, credentialId: string): CredentialEvent[] {
+export async function credentialEvents(proxy: TestProxy, credentialId: string): Promise<CredentialEvent[]> {
+  await proxy.auditCommitted();
   const db = new Database(join(proxy.dir, 'tracegate-audit.db'), { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare("SELECT body FROM records WHERE kind = 'credential' AND ref = ? ORDER BY seq").all(credentialId) as { body: string }[];
@@ -76,10 +77,10 @@ export function credentialEvents(proxy: TestProxy, credentialId: string): Creden
 
 /** Waits (briefly) for the events an asynchronous step records, e.g. the spend. */
 export async function eventsEventually(proxy: TestProxy, credentialId: string, until: (types: string[]) => boolean): Promise<CredentialEvent[]> {
-  let events = credentialEvents(proxy, credentialId);
+  let events = await credentialEvents(proxy, credentialId);
   for (let i = 0; i < 100 && !until(events.map((e) => e.type)); i++) {
     await sleep(30);
-    events = credentialEvents(proxy, credentialId);
+    events = await credentialEvents(proxy, credentialId);
   }
   return events;
 }

@@ -38,7 +38,7 @@ describe('issue', () => {
     expect(life).toBeLessThanOrEqual(31_000);
     expect(json.psql).toBe(`PGPASSWORD=${credential} psql "host=127.0.0.1 port=${proxy.port} dbname=${json.url.split('/').pop().split('?')[0]} user=${id} sslmode=disable"`);
     expect(json.url).toMatch(new RegExp(`^postgresql://${id}:${credential}@127\\.0\\.0\\.1:${proxy.port}/[^?]+\\?sslmode=disable$`));
-    const events = credentialEvents(proxy, id);
+    const events = await credentialEvents(proxy, id);
     expect(events.map((e) => e.type)).toEqual(['requested', 'issued']);
     expect(events[0]?.detail).toMatch(/allowed under rule agents-read-own-traces.*reason given: integration test/);
     // The credential itself is never recorded, only its id.
@@ -63,7 +63,7 @@ describe('issue', () => {
     // Each refusal is on record, under the id in the header.
     const ref = theirs.headers.get('tracegate-request') as string;
     expect(ref).toMatch(/^tgc_/);
-    expect(credentialEvents(proxy, ref).map((e) => [e.type, e.traceId])).toEqual([['requested', THEIRS]]);
+    expect((await credentialEvents(proxy, ref)).map((e) => [e.type, e.traceId])).toEqual([['requested', THEIRS]]);
   });
 
   test('malformed requests are 400, and a credential is no bearer token for the API', async () => {
@@ -140,7 +140,7 @@ describe('use once', () => {
     await sleep(1_100);
     const late = await tryConnect(credentialConfig(proxy, issued));
     expect('error' in late && late.error).toMatchObject({ code: '28P01', message: expect.stringMatching(/has expired/) });
-    const events = credentialEvents(proxy, issued.id);
+    const events = await credentialEvents(proxy, issued.id);
     expect(events.map((e) => e.type)).toEqual(['requested', 'issued', 'reuse-refused']);
     expect(events[2]?.detail).toMatch(/expired/);
   });

@@ -63,6 +63,7 @@ test("a read of trace '' is counted against the quota and gets a grant", async (
   expect(await read('')).toBe('error 53400');
   expect(await read('t-1')).toBe('error 53400');
   await client.end();
+  await proxy.auditCommitted();
   // Each read that ran had a grant of its own, issued for trace ''.
   const db = new Database(join(proxy.dir, STORE_FILE), { readonly: true });
   const grants = db.prepare("SELECT trace_id FROM records WHERE kind = 'grant-issue'").all();

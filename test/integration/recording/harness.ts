@@ -96,16 +96,22 @@ export async function readSession(storePath: string, sessionId: string): Promise
   }
 }
 
-/** The id of the one session recorded with this application_name. */
+/**
+ * The id of the one session recorded with this application_name, once its start is in
+ * the chain: the proxy journals it first and commits it within the writer's interval.
+ */
 export async function sessionIdByApplication(storePath: string, applicationName: string): Promise<string> {
-  const store = await openSqliteStore({ path: storePath, mustExist: true });
-  try {
-    const matching = (await store.listSessions({ limit: 1000 })).filter((s) => s.applicationName === applicationName);
-    if (matching.length !== 1) throw new Error(`expected one session of ${applicationName}, found ${matching.length}`);
-    return (matching[0] as { sessionId: string }).sessionId;
-  } finally {
-    await store.close();
-  }
+  const matching = await eventually(async () => {
+    const store = await openSqliteStore({ path: storePath, mustExist: true });
+    try {
+      const found = (await store.listSessions({ limit: 1000 })).filter((s) => s.applicationName === applicationName);
+      return found.length === 0 ? undefined : found;
+    } finally {
+      await store.close();
+    }
+  }, `the session of ${applicationName}`);
+  if (matching.length !== 1) throw new Error(`expected one session of ${applicationName}, found ${matching.length}`);
+  return (matching[0] as { sessionId: string }).sessionId;
 }
 
 /**

@@ -65,6 +65,7 @@ async function outage(proxy: TestProxy, storePath: string, breakStore: () => Dis
   const fresh: pg.Client = await proxy.connect(token, { application_name: 'recording-outage-after' });
   expect((await fresh.query('SELECT risk FROM traces WHERE trace_id = $1', [MINE])).rows).toEqual([{ risk: 'low' }]);
 
+  await proxy.auditCommitted();
   const sessionId = await sessionIdByApplication(storePath, 'recording-outage');
   const texts = (await readSession(storePath, sessionId))?.statements.map((s) => s.text) ?? [];
   // What was refused left no decision behind; what ran after recovery did.
@@ -78,8 +79,10 @@ describe('the audit store cannot write', () => {
     await using proxy = await startTestProxy();
     const storePath = join(proxy.dir, STORE_FILE);
     // Not the -shm file: SQLite maps it, and a write fault on an immutable mapping is a
-    // SIGBUS that would kill the test process, not an error the store could report.
-    await outage(proxy, storePath, () => immutable([storePath, `${storePath}-wal`, proxy.dir]));
+    // SIGBUS that would kill the test process, not an error the store could report. The
+    // journal's files are the store's too: a decision is written there first.
+    const files = [storePath, `${storePath}-wal`, `${storePath}-durable-a`, `${storePath}-durable-b`];
+    await outage(proxy, storePath, () => immutable([...files, proxy.dir]));
   });
 
   test.skipIf(!canMountTmpfs())('a full disk: 58030, nothing upstream, served again once space is freed', async () => {
@@ -90,17 +93,22 @@ describe('the audit store cannot write', () => {
   });
 });
 
-/** Fills the file system at `dir` to the last byte; disposing frees the space. */
+/**
+ * Fills the file system at `dir` to the last byte, the journal's last page included (a
+ * line of its own it skips when read): disposing frees the space.
+ */
 function fill(dir: string): Disposable {
   const files = [join(dir, 'filler'), join(dir, 'filler-small')];
-  for (const [file, size] of [
-    [files[0], 64 * 1024],
+  for (const [file, size, flags] of [
+    [files[0], 64 * 1024, 'w'],
     // Then in small pieces, so not even one more page fits.
-    [files[1], 512],
+    [files[1], 512, 'w'],
+    [join(dir, `${STORE_FILE}-durable-a`), 1, 'a'],
+    [join(dir, `${STORE_FILE}-durable-b`), 1, 'a'],
   ] as const) {
-    const fd = openSync(file as string, 'w');
+    const fd = openSync(file as string, flags);
     try {
-      for (;;) writeSync(fd, Buffer.alloc(size, 1));
+      for (;;) writeSync(fd, Buffer.alloc(size, flags === 'a' ? 0x0a : 1));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
     } finally {

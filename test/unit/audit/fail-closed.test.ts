@@ -1,6 +1,6 @@
 // The store fails closed on a real OS-level write failure and recovers by itself.
 import { once } from 'node:events';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
@@ -44,11 +44,15 @@ describe('fail closed', () => {
 
     // The -shm file stays writable: SQLite maps it into memory, and a write fault on an
     // immutable mapping is SIGBUS, not an error (tested by hand: it kills the process).
-    const lock = immutable([path, `${path}-wal`, dir.path]);
+    // The journal's files are part of the store: a decision is written there first.
+    const lock = immutable([path, `${path}-wal`, `${path}-durable-a`, `${path}-durable-b`, dir.path]);
     try {
       const refused = store.recordDecision(decision({ statementId: 'st-refused' }));
       await expect(refused).rejects.toBeInstanceOf(AuditUnavailableError);
-      await expect(refused).rejects.toMatchObject({
+      await expect(refused).rejects.toMatchObject({ sqlstate: '58030', cause: { code: 'EPERM' } });
+      // Then durable writes wait for the chain's commit again, which fails as well.
+      await sleep(RETRY_MS * 2);
+      await expect(store.recordDecision(decision({ statementId: 'st-chain' }))).rejects.toMatchObject({
         sqlstate: '58030',
         cause: { code: expect.stringMatching(/^SQLITE_(IOERR|READONLY|CANTOPEN)/) },
       });
@@ -69,6 +73,35 @@ describe('fail closed', () => {
     const statements = (await store.getSession('s-1'))?.statements.map((s) => s.statementId);
     expect(statements).toEqual(['st-recovered']);
     expect(await store.verify()).toMatchObject({ ok: true, checked: 2 });
+    await store.close();
+  });
+
+  test.skipIf(!canMakeImmutable())('a journaled decision the chain cannot take stays journaled; later ones are refused', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const errors: unknown[] = [];
+    const store = await openSqliteStore({ path, retryAfterMs: RETRY_MS, flushIntervalMs: 5, onError: (e) => errors.push(e) });
+    await store.recordSessionStart(sessionStart());
+    await store.flush();
+
+    const lock = immutable([path, `${path}-wal`, dir.path]);
+    try {
+      // The journal takes it: the statement may run, its record is on disk.
+      await store.recordDecision(decision({ statementId: 'st-journaled' }));
+      expect(readFileSync(`${path}-durable-a`, 'utf8')).toContain('"st-journaled"');
+      // The writer fails to move it into the chain, and says so...
+      await expect(store.flush()).rejects.toBeInstanceOf(AuditUnavailableError);
+      // ...so the next decisions wait for the chain, which refuses them.
+      await expect(store.recordDecision(decision({ statementId: 'st-refused' }))).rejects.toMatchObject({ sqlstate: '58030' });
+      await sleep(RETRY_MS * 2);
+      await expect(store.recordDecision(decision({ statementId: 'st-again' }))).rejects.toMatchObject({ sqlstate: '58030' });
+    } finally {
+      lock.release();
+    }
+    await sleep(RETRY_MS * 2);
+    await store.recordDecision(decision({ statementId: 'st-recovered' }));
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-journaled', 'st-recovered']);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 3 });
     await store.close();
   });
 

@@ -23,6 +23,8 @@ describe('WAL checkpoints', () => {
             store.recordDecision(decision({ statementId: `st-${c}-${i}`, at: T0 + c, text: `SELECT '${BODY}' -- ${c}.${i}` })),
           ),
         );
+        // The decisions went to the journal; this commits them, 50 to a commit.
+        await store.flush();
         sizes.push({ file: statSync(path).size, wal: statSync(`${path}-wal`).size });
       }
       // Past SQLite's default (4 MB of WAL) nothing was checkpointed yet...

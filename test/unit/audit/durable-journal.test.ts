@@ -1,0 +1,132 @@
+// The SQLite store's journal of durable records (durable-journal.ts): a durable record
+// is on disk before its caller goes on, reaches the chain exactly once whatever happens
+// to the writer or the process, and one process owns the journal.
+import { once } from 'node:events';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Worker } from 'node:worker_threads';
+import { describe, expect, test } from 'vitest';
+import { JournalBusyError } from '../../../src/audit/durable-journal.js';
+import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
+import { decision, sessionStart, T0, tempDir } from './helpers.js';
+
+const statementIds = async (path: string): Promise<string[]> => {
+  const store = await openSqliteStore({ path, mustExist: true });
+  try {
+    return (await store.getSession('s-1'))?.statements.map((s) => s.statementId) ?? [];
+  } finally {
+    await store.close();
+  }
+};
+
+describe('durable journal', () => {
+  test('a journaled record is not committed twice when a start replays what the chain already has', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+    await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    await store.flush();
+    // What a crash right after the writer's commit leaves: the entries still journaled.
+    const journaled = readFileSync(`${path}-durable-a`, 'utf8');
+    await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
+    const withSecond = readFileSync(`${path}-durable-a`, 'utf8');
+    expect(withSecond.startsWith(journaled)).toBe(true);
+    await store.close();
+    expect(existsSync(`${path}-durable-a`)).toBe(false);
+
+    // Replayed: st-1 and st-2 are in the chain already, so nothing is added twice.
+    writeFileSync(`${path}-durable-a`, withSecond);
+    expect(await statementIds(path)).toEqual(['st-1', 'st-2']);
+    expect(existsSync(`${path}-durable-a`)).toBe(false);
+
+    const reopened = await openSqliteStore({ path, mustExist: true });
+    expect(await reopened.verify()).toMatchObject({ ok: true, checked: 3 });
+    await reopened.close();
+  });
+
+  test('a start replays entries the chain lacks, in order, and skips a torn line', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+    await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
+    const journal = readFileSync(`${path}-durable-a`, 'utf8');
+    await store.close();
+
+    // The chain has all three; a journal from a process killed before its writer
+    // committed the last two, with a write that failed half-way between them.
+    const lines = journal.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    const [first, second, third] = lines as [string, string, string];
+    const fresh = dir.file('fresh.db');
+    const seed = await openSqliteStore({ path: fresh, flushIntervalMs: 60_000 });
+    await seed.recordSessionStart(sessionStart());
+    await seed.close();
+    const errors: string[] = [];
+    writeFileSync(`${fresh}-durable-b`, `${second}\n${third.slice(0, 40)}\n${third}\n`);
+    appendFileSync(`${fresh}-durable-b`, '');
+    // Entry 1 (the session start) is in fresh's chain under its own j 1: the mark skips it.
+    expect(first.startsWith('[1,')).toBe(true);
+    const replayed = await openSqliteStore({ path: fresh, onError: (_e, context) => errors.push(context) });
+    expect((await replayed.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-2']);
+    expect(errors).toEqual([expect.stringMatching(/did not complete/)]);
+    expect(await replayed.verify()).toMatchObject({ ok: true, checked: 3 });
+    await replayed.close();
+  });
+
+  test('entries a dead writer thread had not committed are sent to the next one, once', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, retryAfterMs: 20, flushIntervalMs: 1 });
+    await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    // Handed to the writer, which stops before (or after) committing them.
+    await sleep(5);
+    const writer = (store as unknown as { writer: Worker }).writer;
+    const exited = once(writer, 'exit');
+    await writer.terminate();
+    await exited;
+    await sleep(40);
+    await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-2']);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 3 });
+    await store.close();
+  });
+
+  test('a second proxy on the same store file is refused at start; a CLI reader is not', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+    await store.recordSessionStart(sessionStart());
+    await expect(openSqliteStore({ path, busyTimeoutMs: 50 })).rejects.toBeInstanceOf(JournalBusyError);
+    // A CLI command leaves the running proxy's journal alone.
+    const cli = await openSqliteStore({ path, mustExist: true });
+    await cli.close();
+    expect(readFileSync(`${path}-durable-a`, 'utf8')).toContain('session-start');
+    await store.recordDecision(decision());
+    expect((await store.getSession('s-1'))?.statements).toHaveLength(1);
+    await store.close();
+  });
+
+  test('the journal stays bounded: it moves to its other file once the first is committed', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+    await store.recordSessionStart(sessionStart());
+    const body = 'x'.repeat(4000);
+    const sizes: number[] = [];
+    for (let c = 0; c < 40; c++) {
+      for (let i = 0; i < 100; i++) {
+        await store.recordDecision(decision({ statementId: `st-${c}-${i}`, at: T0 + c, text: `SELECT '${body}'` }));
+      }
+      await store.flush();
+      sizes.push(statSync(`${path}-durable-a`).size + statSync(`${path}-durable-b`).size);
+    }
+    // About 17 MB journaled in all; never more than two files' worth at a time.
+    expect(Math.max(...sizes)).toBeLessThan(9.5e6);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 4001 });
+    await store.close();
+  });
+});
