@@ -68,7 +68,7 @@ describe('durable journal', () => {
     writeFileSync(`${fresh}-durable-b`, `${second}\n${third.slice(0, 40)}\n${third}\n`);
     appendFileSync(`${fresh}-durable-b`, '');
     // Entry 1 (the session start) is in fresh's chain under its own j 1: the mark skips it.
-    expect(first.startsWith('[1,')).toBe(true);
+    expect(first.startsWith('1\t1\t')).toBe(true);
     const replayed = await openSqliteStore({ path: fresh, onError: (_e, context) => errors.push(context) });
     expect((await replayed.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-2']);
     expect(errors).toEqual([expect.stringMatching(/did not complete/)]);
