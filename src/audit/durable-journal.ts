@@ -141,7 +141,9 @@ export class DurableJournal {
       while (written < bytes.length) written += writeSync(file.fd, bytes, written);
     } catch (err) {
       file.size += written;
-      this.separate = written > 0;
+      // A torn line stays unended until a line is written whole after it, whatever the
+      // attempts between wrote (nothing, on a full disk).
+      if (written > 0) this.separate = true;
       throw err;
     }
     this.separate = false;

@@ -1,0 +1,70 @@
+// A journal write that fails part-way (a full disk: the file's last page takes what fits)
+// leaves torn bytes behind. The entry counts as not written, its j goes to the next entry,
+// and a replay must read the next, acknowledged entry and nothing of the torn one.
+import { closeSync, copyFileSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, test } from 'vitest';
+import { DurableJournal } from '../../../src/audit/durable-journal.js';
+import { statementRecord } from '../../../src/audit/records.js';
+import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
+import type { RecordColumn } from '../../../src/audit/sqlite-writer-thread.js';
+import { decision, tempDir } from './helpers.js';
+import { canMountTmpfs, smallTmpfs } from './os-failures.js';
+
+const PAGE = 4096;
+
+const cols = (statementId: string, pad = 0): RecordColumn[] => {
+  const r = statementRecord(decision({ statementId, text: `SELECT '${'x'.repeat(pad)}'` }));
+  return [r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body];
+};
+
+/** Fills the file system at `dir` to its last page; returns the filler's path. */
+function fill(dir: string): string {
+  const filler = join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (;;) writeSync(fd, Buffer.alloc(PAGE, 1));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return filler;
+}
+
+/** What a start replays from `journalOf`'s files, into a store that has none of it. */
+async function replayed(journalOf: string): Promise<string[]> {
+  using dir = tempDir();
+  const path = dir.file('audit.db');
+  for (const suffix of ['-durable-a', '-durable-b']) copyFileSync(`${journalOf}${suffix}`, `${path}${suffix}`);
+  await (await openSqliteStore({ path, onError: () => {} })).close();
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare<[], { ref: string }>("SELECT ref FROM records WHERE kind = 'statement' ORDER BY seq").all().map((r) => r.ref);
+  } finally {
+    db.close();
+  }
+}
+
+describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
+  test('an entry written after two failed writes, the second of no bytes, is read back', async () => {
+    using fs = smallTmpfs(64);
+    const path = join(fs.path, 'audit.db');
+    const journal = new DurableJournal(path, 0);
+    try {
+      expect(journal.append(cols('st-1'))).toBe(1);
+      const filler = fill(fs.path);
+      // Takes what the journal's last page has room for...
+      expect(() => journal.append(cols('st-torn', 2 * PAGE))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      // ...and then not a byte.
+      expect(() => journal.append(cols('st-refused'))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      rmSync(filler);
+      expect(journal.append(cols('st-2'))).toBe(2);
+    } finally {
+      journal.close();
+    }
+    expect(await replayed(path)).toEqual(['st-1', 'st-2']);
+  });
+
+});
