@@ -26,6 +26,10 @@ import { RECORD_COLUMNS, type RecordColumn } from './sqlite-writer-thread.js';
 const ROTATE_BYTES = 4 * 1024 * 1024;
 // O_APPEND: after the other file is emptied, writes to it start at its new end.
 const OPEN_EMPTY = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
+// Ends a torn line: a write cut just before its newline is a whole entry to JSON.parse,
+// and under the j the next entry reuses it would be replayed in that entry's place. No
+// JSON value parses with this byte after it.
+const TORN_END = '!\n';
 
 export interface JournalEntry {
   readonly j: number;
@@ -127,14 +131,14 @@ export class DurableJournal {
 
   /**
    * Writes `cols` (whole records) as one entry and returns its j. Throws if the bytes
-   * are not all written; the entry then counts as not written, and the next one starts
-   * on a line of its own.
+   * are not all written; the entry then counts as not written, and the next one first
+   * ends the torn line so that it does not parse.
    */
   append(cols: readonly RecordColumn[]): number {
     this.rotate();
     const file = this.files[this.current];
     const j = this.nextJ;
-    const line = `${this.separate ? '\n' : ''}${encodeLine(j, cols)}`;
+    const line = `${this.separate ? TORN_END : ''}${encodeLine(j, cols)}`;
     const bytes = Buffer.from(line, 'utf8');
     let written = 0;
     try {

@@ -19,6 +19,8 @@ const cols = (statementId: string, pad = 0): RecordColumn[] => {
   return [r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body];
 };
 
+const lineBytes = (j: number, c: readonly RecordColumn[]): number => Buffer.byteLength(`${JSON.stringify([j, ...c])}\n`);
+
 /** Fills the file system at `dir` to its last page; returns the filler's path. */
 function fill(dir: string): string {
   const filler = join(dir, 'filler');
@@ -67,4 +69,23 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
     expect(await replayed(path)).toEqual(['st-1', 'st-2']);
   });
 
+  test('a write cut just before its newline does not read as an entry', async () => {
+    using fs = smallTmpfs(64);
+    const path = join(fs.path, 'audit.db');
+    const journal = new DurableJournal(path, 0);
+    try {
+      // The first line ends where the torn one, all but its newline, fills the page.
+      const torn = cols('st-torn');
+      const first = PAGE - (lineBytes(2, torn) - 1);
+      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
+      const filler = fill(fs.path);
+      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      rmSync(filler);
+      expect(journal.append(cols('st-2'))).toBe(2);
+    } finally {
+      journal.close();
+    }
+    // The refused statement's record would take j 2 and push out the acknowledged one.
+    expect(await replayed(path)).toEqual(['st-1', 'st-2']);
+  });
 });
