@@ -26,6 +26,7 @@
 // the writer could not commit stays in the journal and the writer's retries). If the
 // writer thread itself dies, everything waiting on it is refused, and the next write
 // starts a new one, handed first the journal's entries the old one had not committed.
+import { realpathSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -144,6 +145,8 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
   private readonly waiting = new Map<number, Waiter>();
   private journal: DurableJournal | null = null;
   private journalLock: Database.Database | null = null;
+  /** The store file's real path, which the journal's files are named after. */
+  private journalBase = '';
   /** Journal entries handed to the writer and not yet reported committed, by j. */
   private unconfirmed: { readonly j: number; readonly cols: RecordColumn[] }[] = [];
   /** The writer's last commit failed: durable records wait for the commit again. */
@@ -188,8 +191,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
    * command lets go of it, and leaves the journal alone while a proxy holds it.
    */
   private openJournal(): void {
-    const { path, mustExist, synchronous, busyTimeoutMs } = this.options;
-    if (path === ':memory:') return;
+    const { mustExist, synchronous, busyTimeoutMs } = this.options;
+    if (this.options.path === ':memory:') return;
+    // Not the name the store was opened by: the chain's journal mark is the file's, and a
+    // second journal under another name (a symlink) would have its entries skipped as
+    // ones the chain already has.
+    const path = realpathSync(this.options.path);
     const lock = lockJournal(path, mustExist ? 0 : busyTimeoutMs, !mustExist);
     if (lock === null) {
       if (mustExist) return;
@@ -209,6 +216,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       }
       this.journal = new DurableJournal(path, conn.journalApplied());
       this.journalLock = lock;
+      this.journalBase = path;
     } catch (err) {
       releaseJournalLock(lock);
       throw err;
@@ -398,7 +406,7 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     if (journal === null || lock === null) return;
     try {
       journal.close();
-      if (journal.settled()) clearJournal(this.options.path);
+      if (journal.settled()) clearJournal(this.journalBase);
     } finally {
       releaseJournalLock(lock);
     }
