@@ -193,7 +193,7 @@ function journalPaths(storePath: string): [string, string] {
 // and its body. A body is the canonical JSON object records.ts builds, which holds no
 // raw tab or newline, so it is written as it is; escaping it again as a JSON string cost
 // about as much as the write itself. Anything else would be written as a JSON string.
-function encodeLine(j: number, cols: readonly RecordColumn[]): string {
+export function encodeLine(j: number, cols: readonly RecordColumn[]): string {
   let line = `${j}\t${cols.length / RECORD_COLUMNS}`;
   for (let i = 0; i < cols.length; i += RECORD_COLUMNS) {
     const body = String(cols[i + 6]);
@@ -219,8 +219,12 @@ function parseLine(line: string): JournalEntry | null {
       const bodyText = parts[k + 1] as string;
       // A cut-off object does not parse: a torn body is not taken for a whole one.
       const body: unknown = JSON.parse(bodyText);
+      // The chain's columns, typed as records.ts makes them: a line that parses but is
+      // not a record must not stop a start that replays it.
       if (!Array.isArray(header) || header.length !== RECORD_COLUMNS - 1) return null;
-      if (!header.every((c) => c === null || typeof c === 'string' || typeof c === 'number')) return null;
+      const [kind, at, ...ids] = header as unknown[];
+      if (typeof kind !== 'string' || !Number.isSafeInteger(at)) return null;
+      if (!ids.every((c) => c === null || typeof c === 'string')) return null;
       if (typeof body === 'string') cols.push(...(header as RecordColumn[]), body);
       else if (body !== null && typeof body === 'object' && !Array.isArray(body)) cols.push(...(header as RecordColumn[]), bodyText);
       else return null;

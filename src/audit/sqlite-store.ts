@@ -197,11 +197,33 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     // second journal under another name (a symlink) would have its entries skipped as
     // ones the chain already has.
     const path = realpathSync(this.options.path);
-    const lock = lockJournal(path, mustExist ? 0 : busyTimeoutMs, !mustExist);
-    if (lock === null) {
-      if (mustExist) return;
-      throw new JournalBusyError(path);
+    if (mustExist) {
+      // A CLI command reads the store whatever the journal's state (a read-only copy, a
+      // proxy holding it): what it cannot replay waits for the proxy's next start.
+      try {
+        const lock = lockJournal(path, 0, false);
+        if (lock !== null) this.replayJournal(path, lock, true);
+      } catch (err) {
+        this.options.onError?.(err, 'audit journal left for the next start: this command cannot replay it');
+      }
+      return;
     }
+    const lock = lockJournal(path, busyTimeoutMs, true);
+    if (lock === null) throw new JournalBusyError(path);
+    this.replayJournal(path, lock, synchronous === 'FULL');
+    if (synchronous === 'FULL') return;
+    try {
+      this.journal = new DurableJournal(path, this.connection().journalApplied());
+    } catch (err) {
+      releaseJournalLock(lock);
+      throw err;
+    }
+    this.journalLock = lock;
+    this.journalBase = path;
+  }
+
+  /** Moves what the journal holds into the chain and removes it; `release` lets go of the lock. */
+  private replayJournal(path: string, lock: Database.Database, release: boolean): void {
     try {
       const conn = this.connection();
       const entries = readJournal(path, (file) =>
@@ -210,18 +232,13 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       if (entries.length > 0) conn.replayJournal(entries);
       // Removed, not emptied: new files are created 0600 whatever mode the old ones had.
       clearJournal(path);
-      if (mustExist || synchronous === 'FULL') {
-        releaseJournalLock(lock);
-        return;
-      }
-      this.journal = new DurableJournal(path, conn.journalApplied());
-      this.journalLock = lock;
-      this.journalBase = path;
     } catch (err) {
       releaseJournalLock(lock);
       throw err;
     }
+    if (release) releaseJournalLock(lock);
   }
+
 
   protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
@@ -458,11 +475,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     const lost = (err: unknown): void => {
       if (this.writer !== writer) return;
       this.writer = null;
+      this.failing = true;
       this.markUnavailable(err);
       const failure = new AuditUnavailableError('audit store writer stopped', { cause: err });
       for (const w of this.waiting.values()) w.reject(failure);
       this.waiting.clear();
-      this.options.onError?.(err, 'audit store writer thread stopped; records it had not committed are lost');
+      this.options.onError?.(err, 'audit store writer thread stopped; batched records it had not committed are lost (journaled ones go to the next)');
     };
     writer.on('error', lost);
     writer.on('exit', (code) => lost(new Error(`audit store writer thread exited with code ${code}`)));
@@ -476,8 +494,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
 
   private answered(answer: WriteAnswer): void {
     if (answer.ok) {
-      if (answer.applied !== undefined) this.confirmed(answer.applied);
-      this.failing = false;
+      // Only a commit shows the chain takes records again: a flush with nothing to
+      // write, or a new writer that opened the file, does not.
+      if (answer.applied !== undefined) {
+        this.confirmed(answer.applied);
+        this.failing = false;
+      }
       this.settle(answer.id)?.resolve();
       return;
     }
@@ -542,9 +564,10 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
    * fails they stay in the journal for the writer's retries, and the read goes ahead.
    */
   private async journalApplied(): Promise<void> {
-    if (this.unconfirmed.length === 0) return;
+    if (this.unconfirmed.length === 0 || this.closed) return;
     try {
-      await this.flush();
+      // Not flush(): statements still streaming keep their recording in one piece.
+      await new Promise<void>((resolve, reject) => this.send([], { resolve, reject }, true));
     } catch (err) {
       this.options.onError?.(err, 'audit read before the journal is committed');
     }

@@ -66,7 +66,7 @@ export type WriteAnswer =
   | {
       readonly id: number;
       readonly ok: true;
-      /** With id 0: the journal entries up to this j are committed. */
+      /** With id 0: a commit succeeded, and the journal's entries up to this j are in. */
       readonly applied?: number;
     }
   | {
@@ -114,7 +114,6 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
   let kept: RecordColumn[] = [];
   let retry: NodeJS.Timeout | null = null;
   let closed = false;
-  let reportedMark = 0;
 
   const describe = (err: unknown): WriterError => {
     const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
@@ -220,10 +219,8 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
           handle ??= open();
           const through = handle.append(cols);
           kept = [];
-          if (through > reportedMark) {
-            reportedMark = through;
-            port.postMessage({ id: 0, ok: true, applied: through });
-          }
+          // After every commit: the store journals again only once one has succeeded.
+          port.postMessage({ id: 0, ok: true, applied: through });
         } catch (err) {
           fail(err);
           error = err;

@@ -2,13 +2,14 @@
 // is on disk before its caller goes on, reaches the chain exactly once whatever happens
 // to the writer or the process, and one process owns the journal.
 import { once } from 'node:events';
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
 import { JournalBusyError } from '../../../src/audit/durable-journal.js';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
 import { decision, sessionStart, T0, tempDir } from './helpers.js';
+import { canMakeImmutable, immutable } from './os-failures.js';
 
 const statementIds = async (path: string): Promise<string[]> => {
   const store = await openSqliteStore({ path, mustExist: true });
@@ -76,6 +77,21 @@ describe('durable journal', () => {
     await replayed.close();
   });
 
+  test('a line that parses but is not a record is skipped: it does not stop the start', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const seed = await openSqliteStore({ path });
+    await seed.recordSessionStart(sessionStart());
+    await seed.close();
+    const bad = ['2\t1\t[1,2,null,null,null,null]\t{}', '3\t1\t["statement","x",null,null,null,null]\t{}', '4\t1\t["statement",1,null,null,null,null]\tnull'];
+    writeFileSync(`${path}-durable-a`, `${bad.join('\n')}\n`);
+    const errors: string[] = [];
+    const store = await openSqliteStore({ path, onError: (_e, context) => errors.push(context) });
+    expect(errors).toHaveLength(3);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 1 });
+    await store.close();
+  });
+
   test('entries a dead writer thread had not committed are sent to the next one, once', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
@@ -93,6 +109,54 @@ describe('durable journal', () => {
     expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-2']);
     expect(await store.verify()).toMatchObject({ ok: true, checked: 3 });
     await store.close();
+  });
+
+  test.skipIf(!canMakeImmutable())('after its writer thread dies, the store journals again only once a commit succeeds', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, retryAfterMs: 20, onError: () => {} });
+    await store.recordSessionStart(sessionStart());
+    await store.flush();
+    {
+      using _lock = immutable([path, `${path}-wal`, dir.path]);
+      const writer = (store as unknown as { writer: Worker }).writer;
+      const exited = once(writer, 'exit');
+      await writer.terminate();
+      await exited;
+      await sleep(40);
+      // A new writer starts and has nothing to commit: that shows nothing about the file.
+      await store.flush();
+      await expect(store.recordDecision(decision({ statementId: 'st-refused' }))).rejects.toMatchObject({ sqlstate: '58030' });
+    }
+    await sleep(40);
+    await store.recordDecision(decision({ statementId: 'st-after' }));
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-after']);
+    await store.close();
+  });
+
+  test.skipIf(!canMakeImmutable())('a CLI command that cannot replay the journal reads the chain and leaves the journal for the next start', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+    await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    await store.flush();
+    await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
+    // What a killed proxy leaves, copied while it runs: st-2 journaled only.
+    using copy = tempDir();
+    const copied = copy.file('audit.db');
+    for (const suffix of ['', '-wal', '-durable-a', '-durable-b', '-durable-lock']) copyFileSync(`${path}${suffix}`, `${copied}${suffix}`);
+    await store.close();
+    const contexts: string[] = [];
+    {
+      // A store it cannot write, as a read-only copy.
+      using _lock = immutable([copied, `${copied}-wal`]);
+      const cli = await openSqliteStore({ path: copied, mustExist: true, onError: (_e, context) => contexts.push(context) });
+      expect((await cli.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1']);
+      await cli.close();
+    }
+    expect(contexts).toEqual([expect.stringMatching(/cannot replay/)]);
+    expect(await statementIds(copied)).toEqual(['st-1', 'st-2']);
   });
 
   test('a second proxy on the same store file is refused at start; a CLI reader is not', async () => {

@@ -5,7 +5,7 @@ import { closeSync, copyFileSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
-import { DurableJournal } from '../../../src/audit/durable-journal.js';
+import { DurableJournal, encodeLine } from '../../../src/audit/durable-journal.js';
 import { statementRecord } from '../../../src/audit/records.js';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
 import type { RecordColumn } from '../../../src/audit/sqlite-writer-thread.js';
@@ -19,7 +19,7 @@ const cols = (statementId: string, pad = 0): RecordColumn[] => {
   return [r.kind, r.at, r.sessionId, r.ref, r.subject, r.traceId, r.body];
 };
 
-const lineBytes = (j: number, c: readonly RecordColumn[]): number => Buffer.byteLength(`${JSON.stringify([j, ...c])}\n`);
+const lineBytes = (j: number, c: readonly RecordColumn[]): number => Buffer.byteLength(encodeLine(j, c));
 
 /** Fills the file system at `dir` to its last page; returns the filler's path. */
 function fill(dir: string): string {
