@@ -239,7 +239,6 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
     if (release) releaseJournalLock(lock);
   }
 
-
   protected override durable(records: readonly PendingRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
     if (performance.now() < this.unavailableUntil) {
