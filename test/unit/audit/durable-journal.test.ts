@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
 import { JournalBusyError } from '../../../src/audit/durable-journal.js';
-import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
+import { openSqliteStore, type SqliteAuditStore } from '../../../src/audit/sqlite-store.js';
 import { decision, sessionStart, T0, tempDir } from './helpers.js';
 import { canMakeImmutable, immutable } from './os-failures.js';
 
@@ -20,12 +20,18 @@ const statementIds = async (path: string): Promise<string[]> => {
   }
 };
 
+/** A session started on a new store whose batches wait an hour: only the journal, flush and close write. */
+async function startedStore(path: string): Promise<SqliteAuditStore> {
+  const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
+  await store.recordSessionStart(sessionStart());
+  return store;
+}
+
 describe('durable journal', () => {
   test('a journaled record is not committed twice when a start replays what the chain already has', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
-    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
-    await store.recordSessionStart(sessionStart());
+    const store = await startedStore(path);
     await store.recordDecision(decision({ statementId: 'st-1' }));
     await store.flush();
     // What a crash right after the writer's commit leaves: the entries still journaled.
@@ -49,8 +55,7 @@ describe('durable journal', () => {
   test('a start replays entries the chain lacks, in order, and skips a torn line', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
-    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
-    await store.recordSessionStart(sessionStart());
+    const store = await startedStore(path);
     await store.recordDecision(decision({ statementId: 'st-1' }));
     await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
     const journal = readFileSync(`${path}-durable-a`, 'utf8');
@@ -137,8 +142,7 @@ describe('durable journal', () => {
   test.skipIf(!canMakeImmutable())('a CLI command that cannot replay the journal reads the chain and leaves the journal for the next start', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
-    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
-    await store.recordSessionStart(sessionStart());
+    const store = await startedStore(path);
     await store.recordDecision(decision({ statementId: 'st-1' }));
     await store.flush();
     await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
@@ -162,8 +166,7 @@ describe('durable journal', () => {
   test('a second proxy on the same store file is refused at start; a CLI reader is not', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
-    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
-    await store.recordSessionStart(sessionStart());
+    const store = await startedStore(path);
     await expect(openSqliteStore({ path, busyTimeoutMs: 50 })).rejects.toBeInstanceOf(JournalBusyError);
     // A CLI command leaves the running proxy's journal alone.
     const cli = await openSqliteStore({ path, mustExist: true });
@@ -177,8 +180,7 @@ describe('durable journal', () => {
   test('the journal stays bounded: it moves to its other file once the first is committed', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
-    const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
-    await store.recordSessionStart(sessionStart());
+    const store = await startedStore(path);
     const body = 'x'.repeat(4000);
     const sizes: number[] = [];
     for (let c = 0; c < 40; c++) {
