@@ -75,7 +75,7 @@ export function releaseJournalLock(lock: Database.Database): void {
   if (lock.open) lock.close();
 }
 
-/** Every entry both files hold, by j; a line that does not parse (a torn write) is skipped. */
+/** Every entry both files hold, by j; a line that does not parse or is not ended (a torn write) is skipped. */
 export function readJournal(storePath: string, onBadLine: (path: string) => void): JournalEntry[] {
   const entries: JournalEntry[] = [];
   for (const path of journalPaths(storePath)) {
@@ -86,7 +86,12 @@ export function readJournal(storePath: string, onBadLine: (path: string) => void
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    for (const line of text.split('\n')) {
+    const lines = text.split('\n');
+    // Bytes after the last newline are a write that did not complete, whole entry or not:
+    // the next entry that ends it may be in the other file (a rotation), or none came.
+    const unended = lines.pop();
+    if (unended !== undefined && unended !== '') onBadLine(path);
+    for (const line of lines) {
       if (line === '') continue;
       const entry = parseLine(line);
       if (entry === null) onBadLine(path);

@@ -88,4 +88,45 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
     // The refused statement's record would take j 2 and push out the acknowledged one.
     expect(await replayed(path)).toEqual(['st-1', 'st-2']);
   });
+
+  test('a write cut just before its newline, the last in the journal, is not replayed', async () => {
+    using fs = smallTmpfs(64);
+    const path = join(fs.path, 'audit.db');
+    const journal = new DurableJournal(path, 0);
+    try {
+      const torn = cols('st-torn');
+      const first = PAGE - (lineBytes(2, torn) - 1);
+      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
+      fill(fs.path);
+      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    } finally {
+      // The process stops here (killed, or closed with the chain behind).
+      journal.close();
+    }
+    // The statement was refused (58030) and never ran: the chain must not say it was decided.
+    expect(await replayed(path)).toEqual(['st-1']);
+  });
+});
+
+describe.skipIf(!canMountTmpfs())('a journal write that fails part-way as the file reaches its rotation size', () => {
+  test('the acknowledged entry written to the other file after it is replayed', async () => {
+    const ROTATE_BYTES = 4 * 1024 * 1024;
+    using fs = smallTmpfs(ROTATE_BYTES / 1024 + 64);
+    const path = join(fs.path, 'audit.db');
+    const journal = new DurableJournal(path, 0);
+    try {
+      // The torn line, all but its newline, ends where the file rotates.
+      const torn = cols('st-torn');
+      const first = ROTATE_BYTES - (lineBytes(2, torn) - 1);
+      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
+      const filler = fill(fs.path);
+      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      rmSync(filler);
+      // Goes to -durable-b: the torn line in -durable-a is never ended.
+      expect(journal.append(cols('st-2'))).toBe(2);
+    } finally {
+      journal.close();
+    }
+    expect(await replayed(path)).toEqual(['st-1', 'st-2']);
+  });
 });
