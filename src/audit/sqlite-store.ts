@@ -436,8 +436,11 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
    */
   private send(durable: RecordColumn[], answer: Waiter | null, flush: boolean): void {
     // Durable records go alone: the batch keeps its own pace (and the order it had before
-    // the writer thread, which `verify`'s and the readers' tests rely on by seq).
-    const batched = durable.length > 0 ? [] : this.takeBatch();
+    // the writer thread, which `verify`'s and the readers' tests rely on by seq). Not while
+    // journaled ones wait, perhaps in it: acknowledged first (their statements may have
+    // run and ended), they stay ahead in the chain of a decision made after a switch to
+    // waiting for the commit.
+    const batched = durable.length > 0 && this.unconfirmed.length === 0 ? [] : this.takeBatch();
     if (batched.length === 0 && durable.length === 0 && answer === null) return;
     let writer: Worker;
     try {

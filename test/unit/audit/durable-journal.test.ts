@@ -139,6 +139,27 @@ describe('durable journal', () => {
     await store.close();
   });
 
+  test.skipIf(!canMakeImmutable())('a decision that waits for the chain goes after the journaled ones acknowledged before it', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, retryAfterMs: 20, flushIntervalMs: 60_000, onError: () => {} });
+    await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    {
+      // The journal cannot take the next one: the store refuses it and stops journaling.
+      using _lock = immutable([`${path}-durable-a`]);
+      await expect(store.recordDecision(decision({ statementId: 'st-refused', decisionId: 'd-r' }))).rejects.toMatchObject({
+        sqlstate: '58030',
+      });
+    }
+    await sleep(40);
+    // Committed before it is acknowledged, while st-1 still waits with the batched records.
+    await store.recordDecision(decision({ statementId: 'st-2', decisionId: 'd-2' }));
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-2']);
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 3 });
+    await store.close();
+  });
+
   test.skipIf(!canMakeImmutable())('a CLI command that cannot replay the journal reads the chain and leaves the journal for the next start', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
