@@ -496,11 +496,12 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
 
   private answered(answer: WriteAnswer): void {
     if (answer.ok) {
-      // Only a commit shows the chain takes records again: a flush with nothing to
-      // write, or a new writer that opened the file, does not.
+      // Only a commit that wrote shows the chain takes records again: a flush with
+      // nothing to write, a new writer that opened the file, or a commit of entries the
+      // chain already had (an empty transaction succeeds on a full disk) does not.
       if (answer.applied !== undefined) {
         this.confirmed(answer.applied);
-        this.failing = false;
+        if (answer.wrote === true) this.failing = false;
       }
       this.settle(answer.id)?.resolve();
       return;

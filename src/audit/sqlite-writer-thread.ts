@@ -68,6 +68,8 @@ export type WriteAnswer =
       readonly ok: true;
       /** With id 0: a commit succeeded, and the journal's entries up to this j are in. */
       readonly applied?: number;
+      /** With `applied`: the commit wrote records (one that only skipped some shows nothing about the file). */
+      readonly wrote?: boolean;
     }
   | {
       readonly id: number;
@@ -95,8 +97,8 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
 
   interface Handle {
     readonly db: import('better-sqlite3').Database;
-    /** Returns the chain's journal mark after the commit. */
-    readonly append: (cols: readonly RecordColumn[]) => number;
+    /** The chain's journal mark after the commit, and whether it wrote records. */
+    readonly append: (cols: readonly RecordColumn[]) => { through: number; wrote: boolean };
   }
   interface Pending {
     readonly id: number;
@@ -164,7 +166,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
           prev = next;
         }
         if (through !== applied) setMark.run(through);
-        return through;
+        return { through, wrote: seq > tail.seq };
       });
       return { db, append: (cols) => tx.immediate(cols) };
     } catch (err) {
@@ -217,10 +219,10 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
       if (cols.length > 0) {
         try {
           handle ??= open();
-          const through = handle.append(cols);
+          const { through, wrote } = handle.append(cols);
           kept = [];
           // After every commit: the store journals again only once one has succeeded.
-          port.postMessage({ id: 0, ok: true, applied: through });
+          port.postMessage({ id: 0, ok: true, applied: through, wrote });
         } catch (err) {
           fail(err);
           error = err;

@@ -2,14 +2,15 @@
 // is on disk before its caller goes on, reaches the chain exactly once whatever happens
 // to the writer or the process, and one process owns the journal.
 import { once } from 'node:events';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
 import { JournalBusyError } from '../../../src/audit/durable-journal.js';
 import { openSqliteStore, type SqliteAuditStore } from '../../../src/audit/sqlite-store.js';
 import { decision, sessionStart, T0, tempDir } from './helpers.js';
-import { canMakeImmutable, immutable } from './os-failures.js';
+import { canMakeImmutable, canMountTmpfs, immutable, smallTmpfs } from './os-failures.js';
 
 const statementIds = async (path: string): Promise<string[]> => {
   const store = await openSqliteStore({ path, mustExist: true });
@@ -25,6 +26,24 @@ async function startedStore(path: string): Promise<SqliteAuditStore> {
   const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
   await store.recordSessionStart(sessionStart());
   return store;
+}
+
+/** Fills the file system at `dir` to its last byte; disposing frees it. */
+function fill(dir: string): Disposable {
+  const filler = join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (const size of [64 * 1024, 512]) {
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(size, 1));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { [Symbol.dispose]: () => rmSync(filler) };
 }
 
 describe('durable journal', () => {
@@ -116,26 +135,32 @@ describe('durable journal', () => {
     await store.close();
   });
 
-  test.skipIf(!canMakeImmutable())('after its writer thread dies, the store journals again only once a commit succeeds', async () => {
-    using dir = tempDir();
-    const path = dir.file('audit.db');
+  test.skipIf(!canMountTmpfs())('after its writer thread dies, the store journals again only once a commit writes', async () => {
+    using fs = smallTmpfs(1024);
+    const path = join(fs.path, 'audit.db');
     const store = await openSqliteStore({ path, retryAfterMs: 20, onError: () => {} });
+    const internals = store as unknown as { writer: Worker; unconfirmed: unknown[] };
     await store.recordSessionStart(sessionStart());
+    await store.recordDecision(decision({ statementId: 'st-1' }));
+    const committedUnreported = [...internals.unconfirmed];
     await store.flush();
     {
-      using _lock = immutable([path, `${path}-wal`, dir.path]);
-      const writer = (store as unknown as { writer: Worker }).writer;
+      using _full = fill(fs.path);
+      const writer = internals.writer;
       const exited = once(writer, 'exit');
       await writer.terminate();
       await exited;
+      // As if it died between its commit and its report: the next writer is sent st-1
+      // again, and its commit only skips it, which succeeds on a full disk. Neither that,
+      // nor a new writer that opened the file, shows that the file takes records.
+      internals.unconfirmed = committedUnreported;
       await sleep(40);
-      // A new writer starts and has nothing to commit: that shows nothing about the file.
       await store.flush();
       await expect(store.recordDecision(decision({ statementId: 'st-refused' }))).rejects.toMatchObject({ sqlstate: '58030' });
     }
     await sleep(40);
     await store.recordDecision(decision({ statementId: 'st-after' }));
-    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-after']);
+    expect((await store.getSession('s-1'))?.statements.map((s) => s.statementId)).toEqual(['st-1', 'st-after']);
     await store.close();
   });
 
