@@ -6,8 +6,10 @@
 // Two write paths:
 // - durable (`recordSessionStart`, `recordDecision`, `recordGrantIssued`, approval steps,
 //   admin actions, credential events): the promise resolves only once the record is
-//   committed, and rejects with AuditUnavailableError otherwise. The session forwards a
-//   statement only after its decision resolved; on rejection it answers 58030.
+//   durable (committed, or written to the SQLite store's journal, which a start replays
+//   into the chain), and rejects with AuditUnavailableError otherwise. Reads through the
+//   store see every record whose promise resolved. The session forwards a statement only
+//   after its decision resolved; on rejection it answers 58030.
 // - batched (responses through a ResponseRecorder, grant revocations, session end): the
 //   call returns at once and the record is written within a short interval. `flush()` and
 //   `close()` write everything still pending, so a graceful shutdown loses nothing.
