@@ -16,9 +16,9 @@
 // transaction (group commit). Batched records wait for the next durable commit (or
 // `retryIntervalMs`), unless they carry journal entries (JOURNAL_ENTRY); those that fail
 // are kept, in order, ahead of anything newer, and retried; durable ones are refused
-// (the caller answers 58030). After
-// a failure the handle is closed and, for `retryAfterMs`, durable records are refused
-// without touching the file; the next write after that reopens it.
+// (the caller answers 58030). After a failure the handle is closed and, for
+// `retryAfterMs`, durable records are refused without touching the file; the next write
+// after that reopens it.
 //
 // The thread runs `writerThreadMain`'s source (Function.prototype.toString), evaluated
 // in the worker: the test runner executes TypeScript sources, which a worker cannot load
@@ -221,7 +221,7 @@ export function writerThreadMain(config: WriterConfig, port: Port, receive: Rece
           handle ??= open();
           const { through, wrote } = handle.append(cols);
           kept = [];
-          // After every commit: the store journals again only once one has succeeded.
+          // After every commit: the store journals again only once one has written.
           port.postMessage({ id: 0, ok: true, applied: through, wrote });
         } catch (err) {
           fail(err);
