@@ -2,7 +2,7 @@
 // is on disk before its caller goes on, reaches the chain exactly once whatever happens
 // to the writer or the process, and one process owns the journal.
 import { once } from 'node:events';
-import { appendFileSync, closeSync, copyFileSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { JournalBusyError } from '../../../src/audit/durable-journal.js';
 import { openSqliteStore, type SqliteAuditStore } from '../../../src/audit/sqlite-store.js';
 import { decision, sessionStart, T0, tempDir } from './helpers.js';
-import { canMakeImmutable, canMountTmpfs, immutable, smallTmpfs } from './os-failures.js';
+import { canMakeImmutable, canMountTmpfs, fillFileSystem, immutable, smallTmpfs } from './os-failures.js';
 
 const statementIds = async (path: string): Promise<string[]> => {
   const store = await openSqliteStore({ path, mustExist: true });
@@ -26,24 +26,6 @@ async function startedStore(path: string): Promise<SqliteAuditStore> {
   const store = await openSqliteStore({ path, flushIntervalMs: 60_000 });
   await store.recordSessionStart(sessionStart());
   return store;
-}
-
-/** Fills the file system at `dir` to its last byte; disposing frees it. */
-function fill(dir: string): Disposable {
-  const filler = join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (const size of [64 * 1024, 512]) {
-      try {
-        for (;;) writeSync(fd, Buffer.alloc(size, 1));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return { [Symbol.dispose]: () => rmSync(filler) };
 }
 
 describe('durable journal', () => {
@@ -145,7 +127,7 @@ describe('durable journal', () => {
     const committedUnreported = [...internals.unconfirmed];
     await store.flush();
     {
-      using _full = fill(fs.path);
+      using _full = fillFileSystem(fs.path);
       const writer = internals.writer;
       const exited = once(writer, 'exit');
       await writer.terminate();

@@ -1,7 +1,7 @@
 // A journal write that fails part-way (a full disk: the file's last page takes what fits)
 // leaves torn bytes behind. The entry counts as not written, its j goes to the next entry,
 // and a replay must read the next, acknowledged entry and nothing of the torn one.
-import { closeSync, copyFileSync, openSync, rmSync, writeSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
@@ -10,7 +10,7 @@ import { statementRecord } from '../../../src/audit/records.js';
 import { openSqliteStore } from '../../../src/audit/sqlite-store.js';
 import type { RecordColumn } from '../../../src/audit/sqlite-writer-thread.js';
 import { decision, tempDir } from './helpers.js';
-import { canMountTmpfs, smallTmpfs } from './os-failures.js';
+import { canMountTmpfs, fillFileSystem, smallTmpfs } from './os-failures.js';
 
 const PAGE = 4096;
 
@@ -20,20 +20,6 @@ const cols = (statementId: string, pad = 0): RecordColumn[] => {
 };
 
 const lineBytes = (j: number, c: readonly RecordColumn[]): number => Buffer.byteLength(encodeLine(j, c));
-
-/** Fills the file system at `dir` to its last page; returns the filler's path. */
-function fill(dir: string): string {
-  const filler = join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(PAGE, 1));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return filler;
-}
 
 /** What a start replays from `journalOf`'s files, into a store that has none of it. */
 async function replayed(journalOf: string): Promise<string[]> {
@@ -56,12 +42,12 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
     const journal = new DurableJournal(path, 0);
     try {
       expect(journal.append(cols('st-1'))).toBe(1);
-      const filler = fill(fs.path);
+      const filler = fillFileSystem(fs.path, [PAGE]);
       // Takes what the journal's last page has room for...
       expect(() => journal.append(cols('st-torn', 2 * PAGE))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
       // ...and then not a byte.
       expect(() => journal.append(cols('st-refused'))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-      rmSync(filler);
+      filler.free();
       expect(journal.append(cols('st-2'))).toBe(2);
     } finally {
       journal.close();
@@ -78,9 +64,9 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
       const torn = cols('st-torn');
       const first = PAGE - (lineBytes(2, torn) - 1);
       expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      const filler = fill(fs.path);
+      const filler = fillFileSystem(fs.path, [PAGE]);
       expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-      rmSync(filler);
+      filler.free();
       expect(journal.append(cols('st-2'))).toBe(2);
     } finally {
       journal.close();
@@ -97,7 +83,7 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
       const torn = cols('st-torn');
       const first = PAGE - (lineBytes(2, torn) - 1);
       expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      fill(fs.path);
+      fillFileSystem(fs.path, [PAGE]);
       expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
     } finally {
       // The process stops here (killed, or closed with the chain behind).
@@ -119,9 +105,9 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way as the fi
       const torn = cols('st-torn');
       const first = ROTATE_BYTES - (lineBytes(2, torn) - 1);
       expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      const filler = fill(fs.path);
+      const filler = fillFileSystem(fs.path, [PAGE]);
       expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-      rmSync(filler);
+      filler.free();
       // Goes to -durable-b: the torn line in -durable-a is never ended.
       expect(journal.append(cols('st-2'))).toBe(2);
     } finally {

@@ -4,7 +4,7 @@
 // needs CAP_SYS_ADMIN). Each probe says whether the machine allows it, so a test can skip
 // with the reason instead of passing vacuously.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,4 +59,26 @@ export function smallTmpfs(sizeKiB: number): Disposable & { path: string } {
       rmSync(path, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Fills the file system at `dir` with a file written in pieces of each size in turn,
+ * each until ENOSPC (a large piece, then a small one for what is left); `free` removes it.
+ */
+export function fillFileSystem(dir: string, pieces: readonly number[] = [64 * 1024, 512]): { free(): void } & Disposable {
+  const filler = join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (const size of pieces) {
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(size, 1));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const free = (): void => rmSync(filler, { force: true });
+  return { free, [Symbol.dispose]: free };
 }
