@@ -21,6 +21,19 @@ const cols = (statementId: string, pad = 0): RecordColumn[] => {
 
 const lineBytes = (j: number, c: readonly RecordColumn[]): number => Buffer.byteLength(encodeLine(j, c));
 
+/**
+ * Writes st-1, padded so that a line for st-torn, all but its newline, ends the file at
+ * `endAt`; fills the disk; and tears st-torn there. Returns the filler.
+ */
+function tearBeforeNewline(journal: DurableJournal, dir: string, endAt: number): { free(): void } {
+  const torn = cols('st-torn');
+  const first = endAt - (lineBytes(2, torn) - 1);
+  expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
+  const filler = fillFileSystem(dir, [PAGE]);
+  expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+  return filler;
+}
+
 /** What a start replays from `journalOf`'s files, into a store that has none of it. */
 async function replayed(journalOf: string): Promise<string[]> {
   using dir = tempDir();
@@ -60,13 +73,8 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
     const path = join(fs.path, 'audit.db');
     const journal = new DurableJournal(path, 0);
     try {
-      // The first line ends where the torn one, all but its newline, fills the page.
-      const torn = cols('st-torn');
-      const first = PAGE - (lineBytes(2, torn) - 1);
-      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      const filler = fillFileSystem(fs.path, [PAGE]);
-      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-      filler.free();
+      // The torn line, all but its newline, fills the page.
+      tearBeforeNewline(journal, fs.path, PAGE).free();
       expect(journal.append(cols('st-2'))).toBe(2);
     } finally {
       journal.close();
@@ -80,11 +88,7 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way', () => {
     const path = join(fs.path, 'audit.db');
     const journal = new DurableJournal(path, 0);
     try {
-      const torn = cols('st-torn');
-      const first = PAGE - (lineBytes(2, torn) - 1);
-      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      fillFileSystem(fs.path, [PAGE]);
-      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      tearBeforeNewline(journal, fs.path, PAGE);
     } finally {
       // The process stops here (killed, or closed with the chain behind).
       journal.close();
@@ -102,12 +106,7 @@ describe.skipIf(!canMountTmpfs())('a journal write that fails part-way as the fi
     const journal = new DurableJournal(path, 0);
     try {
       // The torn line, all but its newline, ends where the file rotates.
-      const torn = cols('st-torn');
-      const first = ROTATE_BYTES - (lineBytes(2, torn) - 1);
-      expect(journal.append(cols('st-1', first - lineBytes(1, cols('st-1'))))).toBe(1);
-      const filler = fillFileSystem(fs.path, [PAGE]);
-      expect(() => journal.append(torn)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
-      filler.free();
+      tearBeforeNewline(journal, fs.path, ROTATE_BYTES).free();
       // Goes to -durable-b: the torn line in -durable-a is never ended.
       expect(journal.append(cols('st-2'))).toBe(2);
     } finally {
