@@ -54,8 +54,22 @@ export interface PendingRecord {
 
 const json = JSON.stringify;
 
+/**
+ * The stores keep text as UTF-8, where a lone surrogate (a `\ud800` escape in a token's
+ * claim or an API request's JSON) is stored as U+FFFD while the hash covered the original,
+ * so `verify` would find the record altered: one request could raise a false tamper
+ * alarm, and hide a real one behind it. The indexed columns are made well-formed before
+ * they are hashed; bodies are JSON.stringify's text, which escapes lone surrogates.
+ */
+function wellFormed(r: PendingRecord): PendingRecord {
+  const ok = (v: string | null): boolean => v === null || v.isWellFormed();
+  if (ok(r.sessionId) && ok(r.ref) && ok(r.subject) && ok(r.traceId)) return r;
+  const fix = (v: string | null): string | null => (v === null ? null : v.toWellFormed());
+  return { ...r, sessionId: fix(r.sessionId), ref: fix(r.ref), subject: fix(r.subject), traceId: fix(r.traceId) };
+}
+
 export function sessionStartRecord(s: SessionStart): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.SessionStart,
     at: s.at,
     sessionId: s.sessionId,
@@ -74,11 +88,11 @@ export function sessionStartRecord(s: SessionStart): PendingRecord {
       tokenHash: s.tokenHash,
       tokenJti: s.tokenJti,
     }),
-  };
+  });
 }
 
 export function sessionEndRecord(e: SessionEnd): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.SessionEnd,
     at: e.at,
     sessionId: e.sessionId,
@@ -86,11 +100,11 @@ export function sessionEndRecord(e: SessionEnd): PendingRecord {
     subject: null,
     traceId: null,
     body: json({ at: e.at, reason: e.reason, sessionId: e.sessionId }),
-  };
+  });
 }
 
 export function statementRecord(d: StatementDecision): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.Statement,
     at: d.at,
     sessionId: d.sessionId,
@@ -113,7 +127,7 @@ export function statementRecord(d: StatementDecision): PendingRecord {
       text: scrubTokens(d.text),
       traceId: d.traceId,
     }),
-  };
+  });
 }
 
 /**
@@ -149,7 +163,7 @@ export function statementCompleteRecord(
     sessionId,
     statementId,
   });
-  return {
+  return wellFormed({
     kind: RecordKind.StatementComplete,
     at: c.at,
     sessionId,
@@ -158,7 +172,7 @@ export function statementCompleteRecord(
     traceId: null,
     // `events` sorts between `error` and `response`: spliced in as JSON text.
     body: `${head.slice(0, -1)},"events":[${events.join(',')}],${tail.slice(1)}`,
-  };
+  });
 }
 
 export function responseChunkRecord(
@@ -168,7 +182,7 @@ export function responseChunkRecord(
   chunk: number,
   events: readonly EncodedEvent[],
 ): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.Response,
     at,
     sessionId,
@@ -176,11 +190,11 @@ export function responseChunkRecord(
     subject: null,
     traceId: null,
     body: `{"chunk":${json(chunk)},"events":[${events.join(',')}],"statementId":${json(statementId)}}`,
-  };
+  });
 }
 
 export function grantIssueRecord(g: GrantIssue): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.GrantIssue,
     at: g.issuedAt,
     sessionId: g.sessionId,
@@ -199,11 +213,11 @@ export function grantIssueRecord(g: GrantIssue): PendingRecord {
       traceId: g.traceId,
       ttlMs: g.ttlMs,
     }),
-  };
+  });
 }
 
 export function grantRevokeRecord(r: GrantRevoke): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.GrantRevoke,
     at: r.at,
     sessionId: r.sessionId,
@@ -211,12 +225,12 @@ export function grantRevokeRecord(r: GrantRevoke): PendingRecord {
     subject: null,
     traceId: null,
     body: json({ at: r.at, grantId: r.grantId, reason: r.reason, sessionId: r.sessionId }),
-  };
+  });
 }
 
 export function approvalRecord(a: ApprovalStep): PendingRecord {
   const step = a.step;
-  return {
+  return wellFormed({
     kind: RecordKind.Approval,
     at: a.at,
     sessionId: a.sessionId,
@@ -230,7 +244,7 @@ export function approvalRecord(a: ApprovalStep): PendingRecord {
       statementId: a.statementId,
       step: approvalStepBody(step),
     }),
-  };
+  });
 }
 
 function approvalStepBody(step: ApprovalStepDetail): Record<string, unknown> {
@@ -258,7 +272,7 @@ function approvalStepBody(step: ApprovalStepDetail): Record<string, unknown> {
 }
 
 export function adminRecord(a: AdminAction): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.Admin,
     at: a.at,
     sessionId: a.action.type === 'revoke-session' ? a.action.sessionId : null,
@@ -272,7 +286,7 @@ export function adminRecord(a: AdminAction): PendingRecord {
       at: a.at,
       reason: a.reason,
     }),
-  };
+  });
 }
 
 function adminActionBody(action: AdminActionDetail): Record<string, unknown> {
@@ -291,7 +305,7 @@ function adminActionBody(action: AdminActionDetail): Record<string, unknown> {
 }
 
 export function credentialRecord(c: CredentialEvent): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.Credential,
     at: c.at,
     sessionId: c.sessionId,
@@ -308,11 +322,11 @@ export function credentialRecord(c: CredentialEvent): PendingRecord {
       traceId: c.traceId,
       type: c.type,
     }),
-  };
+  });
 }
 
 export function pruneRecord(at: number, checkpoint: { seq: number; hash: string }, pruned: number, before: number): PendingRecord {
-  return {
+  return wellFormed({
     kind: RecordKind.Prune,
     at,
     sessionId: null,
@@ -320,7 +334,7 @@ export function pruneRecord(at: number, checkpoint: { seq: number; hash: string 
     subject: null,
     traceId: null,
     body: json({ at, before, checkpoint: { hash: checkpoint.hash, seq: checkpoint.seq }, pruned }),
-  };
+  });
 }
 
 function assertNever(value: never): never {

@@ -222,6 +222,20 @@ describe('SQLite audit store', () => {
     expect(all).toMatch(/\[jwt sha256:[0-9a-f]{64}\]/);
   });
 
+  test('a lone surrogate in a subject or trace id does not make verify report the record altered', async () => {
+    using dir = tempDir();
+    const store = await openSqliteStore({ path: dir.file('audit.db') });
+    // A `\ud800` escape in a token's claim or an API request's JSON parses to a lone surrogate.
+    await store.recordSessionStart(sessionStart({ subject: 'agent-\ud800' }));
+    await store.recordDecision(decision({ traceId: 't-\udfff' }));
+    expect(await store.verify()).toMatchObject({ ok: true, checked: 2 });
+    // The bodies keep the values as they came (escaped in their JSON).
+    const detail = await store.getSession('s-1');
+    expect(detail?.session.subject).toBe('agent-\ud800');
+    expect(detail?.statements[0]?.traceId).toBe('t-\udfff');
+    await store.close();
+  });
+
   test('exports every record since a time as JSON lines whose hashes chain', async () => {
     using dir = tempDir();
     const store = await openSqliteStore({ path: dir.file('audit.db') });
