@@ -211,3 +211,19 @@ describe('json fields written into the frame as edits of their bytes', () => {
     );
   });
 });
+
+describe('masked rows cut from shared slabs', () => {
+  const plan = masker.planResult([field('id', Oid.int4), field('note', Oid.text)], noColumns, { exempt: false });
+  if (plan === null) throw new Error('expected a plan');
+
+  it('keeps every row a client and the recorder still hold as it was written, across slabs and for rows too big for one', () => {
+    // Sizes from a few bytes to past the largest a slab takes, so rows fill slabs
+    // unevenly, start new ones, and some are allocated alone.
+    const notes = Array.from({ length: 400 }, (_, i) => `row ${i} mail user${i}@example.com ${'x'.repeat((i * 997) % 20000)}`);
+    const outs = notes.map((n, i) => plan.maskDataRow(dataRow([Buffer.from(String(i)), n])));
+    outs.forEach((out, i) => {
+      expect(out.readInt32BE(1)).toBe(out.length - 1);
+      expect(rowFields(out)[1]?.toString('utf8')).toBe(masker.maskText(notes[i] as string));
+    });
+  });
+});
