@@ -394,14 +394,34 @@ export class SqliteAuditStore extends DurableRecordWriter implements AuditStore,
       this.batchTimer = null;
       const writer = this.writer;
       this.writer = null;
-      if (writer !== null) {
-        // The writer closes its handle (and answers) before the thread is stopped.
+      // What arrived while the flush was under way (a statement ending, a decision that
+      // waits for the commit) goes with the close: nothing more can arrive now.
+      const batched = this.takeBatch();
+      const durable = this.durableCols;
+      const waiters = this.durableWaiters;
+      this.durableCols = [];
+      this.durableWaiters = [];
+      if (writer === null) {
+        const failure = new AuditUnavailableError('audit store is closed: no writer', { cause: this.lastError });
+        for (const w of waiters) w.reject(failure);
+        if (batched.length > 0) this.options.onError?.(failure, `audit batch of ${batched.length / RECORD_COLUMNS} records lost at close: no writer`);
+      } else {
+        // The writer commits them, closes its handle and answers before the thread is stopped.
         await new Promise<void>((resolve) => {
           const id = this.nextId++;
-          this.waiting.set(id, { resolve, reject: () => resolve() });
+          this.waiting.set(id, {
+            resolve: () => {
+              for (const w of waiters) w.resolve();
+              resolve();
+            },
+            reject: (err) => {
+              for (const w of waiters) w.reject(err);
+              resolve();
+            },
+          });
           writer.once('exit', () => resolve());
           writer.ref();
-          writer.postMessage({ id, cols: [], durableFrom: 0, flush: true, close: true } satisfies WriteRequest);
+          writer.postMessage({ id, cols: batched.concat(durable), durableFrom: batched.length / RECORD_COLUMNS, flush: true, close: true } satisfies WriteRequest);
         });
         await writer.terminate();
       }

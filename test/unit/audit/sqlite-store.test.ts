@@ -204,6 +204,29 @@ describe('SQLite audit store', () => {
     await reopened.close();
   });
 
+  test('records that arrive while close is flushing are committed with the close, not dropped', async () => {
+    using dir = tempDir();
+    const path = dir.file('audit.db');
+    const store = await openSqliteStore({ path, synchronous: 'FULL' });
+    await store.recordSessionStart(sessionStart());
+    const closing = store.close();
+    // close() has handed its flush to the writer and waits for it: a statement ends and
+    // a decision (waiting for the commit, as under synchronous FULL) arrives meanwhile.
+    store.recordGrantRevoked({ grantId: 'g-late', sessionId: 's-1', at: T0, reason: 'completed' });
+    const late = store.recordDecision(decision({ statementId: 'st-late' }));
+    await closing;
+    await expect(late).resolves.toBeUndefined();
+
+    const db = new Database(path, { readonly: true });
+    const bodies = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+    db.close();
+    expect(bodies.some((b) => b.includes('"g-late"'))).toBe(true);
+    expect(bodies.some((b) => b.includes('"st-late"'))).toBe(true);
+    const reopened = await openSqliteStore({ path });
+    expect((await reopened.verify()).ok).toBe(true);
+    await reopened.close();
+  });
+
   test('durable writes after close reject; the token never reaches a record', async () => {
     using dir = tempDir();
     const path = dir.file('audit.db');
