@@ -5,9 +5,10 @@
 // pasted credentials file), or as the value of a JSON key that says so. They must also
 // mix upper and lower case, which keeps 40-hex git SHAs out.
 import type { Detector, Match, ScanContext } from '../types.js';
-import { at, eachMatch, indexEndingIn, isAlnum, isLower, isUpper, wordBounded } from './chars.js';
+import { at, isAlnum, isLower, isUpper, nextAnchoredMatch, wordBounded } from './chars.js';
 
-const ACCESS_KEY = /(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}/g;
+// Sticky: tried where a prefix occurs (chars.ts nextAnchoredMatch).
+const ACCESS_KEY = /(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}/y;
 const ACCESS_KEY_PREFIXES = ['AKIA', 'ASIA', 'ABIA', 'ACCA'];
 const SECRET_LENGTH = 40;
 const HINT = /aws|secret/i;
@@ -44,18 +45,10 @@ export function eachLongSecretRun(s: string, onRun: (start: number, end: number)
 export const awsAccessKeyDetector: Detector = {
   kind: 'aws-access-key',
   scan(s: string, out: Match[]): void {
-    // The regex starts at the first prefix, not at the start of the text.
-    const first = indexEndingIn(s, 'A', ACCESS_KEY_PREFIXES);
-    if (first < 0) return;
-    eachMatch(
-      ACCESS_KEY,
-      s,
-      (m) => {
-        const end = m.index + m[0].length;
-        if (wordBounded(s, m.index, end)) out.push({ start: m.index, end, kind: 'aws-access-key' });
-      },
-      first,
-    );
+    for (let m = nextAnchoredMatch(ACCESS_KEY, s, 'A', ACCESS_KEY_PREFIXES, 0); m !== null; m = nextAnchoredMatch(ACCESS_KEY, s, 'A', ACCESS_KEY_PREFIXES, m.index + m[0].length)) {
+      const end = m.index + m[0].length;
+      if (wordBounded(s, m.index, end)) out.push({ start: m.index, end, kind: 'aws-access-key' });
+    }
   },
 };
 

@@ -47,18 +47,37 @@ export function eachMatch(re: RegExp, s: string, onMatch: (m: RegExpExecArray) =
 }
 
 /**
- * Where the first of `literals` (each ending in the character `last`) starts in `s`, or
- * -1. The search is an indexOf for `last` alone: V8 finds one character at memchr speed
- * but scans for multi-character needles far slower, so probes end on a rare character
- * ('J' of "eyJ", '-' of "sk-", '_' of "ghp_"). A detector's regex then starts there.
+ * Where the first of `literals` (each ending in the character `last`) starts in `s` at
+ * or after `from`, or -1. The search is an indexOf for `last` alone: V8 finds one
+ * character at memchr speed but scans for multi-character needles far slower, so
+ * probes end on a rare character ('J' of "eyJ", '-' of "sk-", '_' of "ghp_"). Exact
+ * when no literal holds another one other than at its start (that one would be found
+ * first, the longer one starting before it).
  */
-export function indexEndingIn(s: string, last: string, literals: readonly string[]): number {
-  for (let i = s.indexOf(last); i >= 0; i = s.indexOf(last, i + 1)) {
+export function indexEndingIn(s: string, last: string, literals: readonly string[], from = 0): number {
+  for (let i = s.indexOf(last, from); i >= 0; i = s.indexOf(last, i + 1)) {
+    const before = i > 0 ? s.charCodeAt(i - 1) : -1;
     for (const lit of literals) {
-      // startsWith clamps a negative position to 0: check the range first.
+      // Most occurrences of `last` fail on the character before it: no startsWith call.
+      // startsWith clamps a negative position to 0: the range is checked first.
       const at = i + 1 - lit.length;
-      if (at >= 0 && s.startsWith(lit, at)) return at;
+      if (at >= from && (lit.length === 1 || before === lit.charCodeAt(lit.length - 2)) && s.startsWith(lit, at)) return at;
     }
   }
   return -1;
+}
+
+/**
+ * The first match of `sticky` (a regex with the y flag) in `s` at or after `from`, when
+ * every match of it starts with one of `literals` (indexEndingIn's): the match a global
+ * regex started at `from` finds, but tried only where a literal starts. Scanned
+ * globally, the pattern would look for its start at every character of the text.
+ */
+export function nextAnchoredMatch(sticky: RegExp, s: string, last: string, literals: readonly string[], from: number): RegExpExecArray | null {
+  for (let p = indexEndingIn(s, last, literals, from); p >= 0; p = indexEndingIn(s, last, literals, p + 1)) {
+    sticky.lastIndex = p;
+    const m = sticky.exec(s);
+    if (m !== null) return m;
+  }
+  return null;
 }

@@ -8,6 +8,7 @@
 import type { Detector, Match } from '../types.js';
 import { at, indexEndingIn } from './chars.js';
 
+const EYJ = ['eyJ'];
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?/y;
 
 function isBase64UrlChar(c: number): boolean {
@@ -17,7 +18,7 @@ function isBase64UrlChar(c: number): boolean {
 export const jwtDetector: Detector = {
   kind: 'jwt',
   scan(s: string, out: Match[]): void {
-    for (let i = indexEndingIn(s, 'J', ['eyJ']); i >= 0; i = s.indexOf('eyJ', i + 1)) {
+    for (let i = indexEndingIn(s, 'J', EYJ); i >= 0; i = indexEndingIn(s, 'J', EYJ, i + 1)) {
       if (isBase64UrlChar(at(s, i - 1))) continue;
       JWT.lastIndex = i;
       const m = JWT.exec(s);
