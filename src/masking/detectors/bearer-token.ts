@@ -10,16 +10,38 @@ import { isDigit, isLower, isUpper } from './chars.js';
 
 const TOKEN = '[A-Za-z0-9\\-._~+/]+=*';
 const SCHEMES = 'bearer|basic|token|digest|negotiate|apikey|api-key|dpop';
-// One pass finds every "bearer" and "authorization" (the words cannot overlap); the
-// patterns are then tried right there, sticky, instead of each scanning the whole text.
+// Every "bearer" and "authorization" (any case; the words cannot overlap) is found by
+// indexOf of its rarest letter, 'b' or 'z' in either case (wordStarts), and the
+// patterns are tried right there, sticky, instead of each scanning the whole text: a
+// case-insensitive regex for the two words looks at every character.
 // The header pattern is tried at "authorization" itself: a "proxy-" before it would
 // start the match earlier but end it in the same place, and the credential is what
 // ends a match.
-const WORDS = /bearer|authorization/gi;
 const BEARER = new RegExp(`\\bbearer\\s+(${TOKEN})`, 'iy');
 const HEADER = new RegExp(`\\bauthorization["']?\\s*[:=]\\s*["']?(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'iy');
 const VALUE = new RegExp(`^\\s*(?:(${SCHEMES})\\s+)?(${TOKEN})`, 'i');
 const AUTH_KEY = /^(?:proxy-)?authorization$/i;
+
+/** s[at, at + word.length) is `word` (lowercase letters) in any case: ASCII case, all /i (without u) folds to these letters. */
+function isWordAt(s: string, at: number, word: string): boolean {
+  if (at < 0 || at + word.length > s.length) return false;
+  for (let k = 0; k < word.length; k++) if ((s.charCodeAt(at + k) | 0x20) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * Where each "bearer" and "authorization" starts, in order, as start * 2 + 1 for bearer
+ * and start * 2 for authorization.
+ */
+function wordStarts(s: string): number[] {
+  const out: number[] = [];
+  for (let i = s.indexOf('b'); i >= 0; i = s.indexOf('b', i + 1)) if (isWordAt(s, i, 'bearer')) out.push(i * 2 + 1);
+  for (let i = s.indexOf('B'); i >= 0; i = s.indexOf('B', i + 1)) if (isWordAt(s, i, 'bearer')) out.push(i * 2 + 1);
+  for (let i = s.indexOf('z'); i >= 0; i = s.indexOf('z', i + 1)) if (isWordAt(s, i - 7, 'authorization')) out.push((i - 7) * 2);
+  for (let i = s.indexOf('Z'); i >= 0; i = s.indexOf('Z', i + 1)) if (isWordAt(s, i - 7, 'authorization')) out.push((i - 7) * 2);
+  if (out.length > 1) out.sort((a, b) => a - b);
+  return out;
+}
 
 function looksRandom(tok: string): boolean {
   if (tok.length >= 32) return true;
@@ -57,10 +79,9 @@ export const bearerTokenDetector: Detector = {
     // last match, as a global regex would: a word inside a match starts none.
     let bearerFrom = 0;
     let headerFrom = 0;
-    WORDS.lastIndex = 0;
-    for (let w = WORDS.exec(s); w !== null; w = WORDS.exec(s)) {
-      const at = w.index;
-      const bearer = w[0].length === 6;
+    for (const w of wordStarts(s)) {
+      const at = w >> 1;
+      const bearer = (w & 1) === 1;
       if (at < (bearer ? bearerFrom : headerFrom)) continue;
       const re = bearer ? BEARER : HEADER;
       re.lastIndex = at;

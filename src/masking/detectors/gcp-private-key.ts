@@ -3,10 +3,12 @@
 // pasted into text (the field name precedes the value). A PEM elsewhere is the generic
 // private-key detector's; this one names the hit for what it is.
 import type { Detector, Match, ScanContext } from '../types.js';
-import { eachMatch, indexEndingIn, isHex } from './chars.js';
+import { isHex, nextAnchoredMatch } from './chars.js';
 
 const KEY_BEFORE = /private_key["']?\s*[:=]\s*["']?\s*$/;
-const KEY_ID = /private_key_id["']?\s*[:=]\s*["']?([0-9a-f]{40})(?![0-9A-Za-z])/g;
+// Sticky: tried where "private_" starts (chars.ts nextAnchoredMatch).
+const KEY_ID = /private_key_id["']?\s*[:=]\s*["']?([0-9a-f]{40})(?![0-9A-Za-z])/y;
+const PRIVATE = ['private_'];
 
 function isHex40(s: string): boolean {
   if (s.length !== 40) return false;
@@ -28,18 +30,9 @@ export const gcpPrivateKeyDetector: Detector = {
         out.push({ start: b.start, end: b.end, kind: 'gcp-private-key' });
       }
     }
-    // Every key id match starts with "private_": the regex starts at the first one, and
-    // text without one (a PEM pasted alone) is not scanned again.
-    const first = indexEndingIn(s, '_', ['private_']);
-    if (first < 0) return;
-    eachMatch(
-      KEY_ID,
-      s,
-      (m) => {
-        const start = m.index + m[0].length - 40;
-        out.push({ start, end: start + 40, kind: 'gcp-private-key' });
-      },
-      first,
-    );
+    for (let m = nextAnchoredMatch(KEY_ID, s, '_', PRIVATE, 0); m !== null; m = nextAnchoredMatch(KEY_ID, s, '_', PRIVATE, m.index + m[0].length)) {
+      const start = m.index + m[0].length - 40;
+      out.push({ start, end: start + 40, kind: 'gcp-private-key' });
+    }
   },
 };

@@ -3,10 +3,12 @@
 // "\n" of a JSON or log dump, and legacy encryption headers ("Proc-Type: 4,ENCRYPTED").
 // A block cut off before its END line (truncated logs) is masked up to where the key
 // text stops: a partial key is still key material.
-import type { Detector, Match, ScanContext } from '../types.js';
-import { eachMatch, indexEndingIn, isAlnum } from './chars.js';
+import type { Detector, Match, ScanContext, TextRange } from '../types.js';
+import { isAlnum, nextAnchoredMatch } from './chars.js';
 
-const BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+// BEGIN is tried, sticky, where its first word starts (chars.ts nextAnchoredMatch).
+const BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/y;
+const BEGIN_WORD = ['-----BEGIN'];
 const END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/y;
 
 function isBodyChar(c: number): boolean {
@@ -35,10 +37,11 @@ function isTrailingSpace(c: number): boolean {
 }
 
 /** Every PEM private key block in `s`, as [start, end) ranges. */
-export function findPrivateKeyBlocks(s: string): Array<{ start: number; end: number }> {
-  const blocks: Array<{ start: number; end: number }> = [];
-  if (indexEndingIn(s, 'V', ['PRIV']) < 0) return blocks;
-  eachMatch(BEGIN, s, (m) => {
+export function findPrivateKeyBlocks(s: string): TextRange[] {
+  const blocks: TextRange[] = [];
+  // A BEGIN line inside a block is part of it, not a block of its own: the next BEGIN
+  // is looked for after the block.
+  for (let m = nextAnchoredMatch(BEGIN, s, 'N', BEGIN_WORD, 0); m !== null; m = nextAnchoredMatch(BEGIN, s, 'N', BEGIN_WORD, (blocks[blocks.length - 1] as TextRange).end)) {
     let i = m.index + m[0].length;
     let end = -1;
     while (i < s.length && isBodyChar(s.charCodeAt(i))) {
@@ -57,9 +60,7 @@ export function findPrivateKeyBlocks(s: string): Array<{ start: number; end: num
       while (end > m.index && isTrailingSpace(s.charCodeAt(end - 1))) end--;
     }
     blocks.push({ start: m.index, end });
-    // A BEGIN line inside this block is part of it, not a block of its own.
-    BEGIN.lastIndex = end;
-  });
+  }
   return blocks;
 }
 

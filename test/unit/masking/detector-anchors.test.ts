@@ -80,6 +80,32 @@ function jwts(s: string): Match[] {
   return out;
 }
 
+function blocksReference(s: string): Array<{ start: number; end: number }> {
+  const blocks: Array<{ start: number; end: number }> = [];
+  const begin = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+  const end = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/y;
+  const body = /[A-Za-z0-9+/= \t\n\r\\:,.-]/;
+  for (let m = begin.exec(s); m !== null; m = begin.exec(s)) {
+    let i = m.index + m[0].length;
+    let e = -1;
+    for (; i < s.length && body.test(s[i] as string); i++) {
+      end.lastIndex = i;
+      const x = s[i] === '-' ? end.exec(s) : null;
+      if (x) {
+        e = i + x[0].length;
+        break;
+      }
+    }
+    if (e < 0) {
+      e = i;
+      while (e > m.index && /[ \t\n\r]/.test(s[e - 1] as string)) e--;
+    }
+    blocks.push({ start: m.index, end: e });
+    begin.lastIndex = e;
+  }
+  return blocks;
+}
+
 function context(s: string): ScanContext {
   return { hint: undefined, numberRuns: () => findNumberRuns(s), privateKeyBlocks: () => findPrivateKeyBlocks(s) };
 }
@@ -119,6 +145,22 @@ describe('detectors tried only where a prefix starts', () => {
       fc.property(text, (s) => {
         expect(scan(awsAccessKeyDetector, s)).toEqual(accessKeys(s));
         expect(scan(jwtDetector, s)).toEqual(jwts(s));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('finds the private key blocks a global BEGIN regex finds', () => {
+    const pem = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom('-----BEGIN PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----', '-----BEGIN PGP PRIVATE KEY BLOCK-----', '-----END PRIVATE KEY-----', '-----END RSA PRIVATE KEY-----', '-----BEGIN ', '-----BEGIN', 'BEGIN', 'PRIVATE KEY', '-----') },
+      fc.constantFrom('\\n', '\n', ' ', 'MIIEvQIBADANBgkq+/=', 'Proc-Type: 4,ENCRYPTED', '"', '}', 'é', 'N', '-'),
+      fc.stringMatching(/^[A-Za-z0-9]{1,12}$/),
+      fc.string({ maxLength: 3 }),
+    );
+    fc.assert(
+      fc.property(fc.array(pem, { maxLength: 14 }), (parts) => {
+        const s = parts.join('');
+        expect(findPrivateKeyBlocks(s)).toEqual(blocksReference(s));
       }),
       { numRuns: 3000 },
     );

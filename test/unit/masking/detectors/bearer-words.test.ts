@@ -1,4 +1,4 @@
-// The bearer detector finds "bearer" and "authorization" in one pass and tries its
+// The bearer detector finds "bearer" and "authorization" first (indexOf of a letter) and tries its
 // patterns there (sticky) instead of running each global pattern over the whole text.
 // Over generated text full of the two words, near misses and overlaps, it must report
 // exactly what the two global patterns report, kept here as the reference.
