@@ -96,6 +96,11 @@ export const creditCardDetector: Detector = {
   scan(s: string, out: Match[], ctx: ScanContext): void {
     for (const run of ctx.numberRuns()) {
       if (run.digits < 13) continue;
+      // A run of digits alone is RUN's one match, and a single group: no regex.
+      if (run.digits === run.end - run.start) {
+        if (!isAlnum(at(s, run.start - 1)) && !isAlnum(at(s, run.end)) && isCardIn(s, run.start, run.end, run.digits)) out.push({ start: run.start, end: run.end, kind: 'credit-card' });
+        continue;
+      }
       eachMatchInRun(RUN, s, run, (start, text) => {
         const end = start + text.length;
         if (isAlnum(at(s, start - 1)) || isAlnum(at(s, end))) return;

@@ -18,19 +18,47 @@ const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`${OCTET}(?:\\.${OCTET}){3}`, 'g');
 const IPV4_EXACT = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
 
+/** Digits s[a, b) are one OCTET as IPV4 reads it: 0-255, no leading zero. */
+function isOctet(s: string, a: number, b: number): boolean {
+  const n = b - a;
+  if (n < 1 || n > 3) return false;
+  for (let i = a; i < b; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  if (n === 1) return true;
+  if (s.charCodeAt(a) === 0x30) return false;
+  return n === 2 || Number(s.slice(a, b)) <= 255;
+}
+
+/**
+ * The run s[a, b) is four octets joined by dots, the run of most addresses: then IPV4
+ * over it matches it whole, and only there (every octet's longest reading ends at a
+ * dot or at the end, and that reading comes first).
+ */
+function isDottedQuad(s: string, a: number, b: number): boolean {
+  let from = a;
+  for (let k = 0; k < 3; k++) {
+    const dot = s.indexOf('.', from);
+    if (dot < 0 || dot >= b || !isOctet(s, from, dot)) return false;
+    from = dot + 1;
+  }
+  return isOctet(s, from, b);
+}
+
+function pushIpv4(s: string, start: number, end: number, out: Match[]): void {
+  const before = at(s, start - 1);
+  if (isWord(before) || before === 0x2e) return;
+  const after = at(s, end);
+  if (isAlnum(after) || after === 0x5f || (after === 0x2e && isDigit(at(s, end + 1)))) return;
+  out.push({ start, end, kind: 'ipv4' });
+}
+
 export const ipv4Detector: Detector = {
   kind: 'ipv4',
   scan(s: string, out: Match[], ctx: ScanContext): void {
     for (const run of ctx.numberRuns()) {
       if (run.dots < 3) continue;
-      eachMatchInRun(IPV4, s, run, (start, text) => {
-        const end = start + text.length;
-        const before = at(s, start - 1);
-        if (isWord(before) || before === 0x2e) return;
-        const after = at(s, end);
-        if (isAlnum(after) || after === 0x5f || (after === 0x2e && isDigit(at(s, end + 1)))) return;
-        out.push({ start, end, kind: 'ipv4' });
-      });
+      // No regex for a run that is one address.
+      if (run.dots === 3 && isDottedQuad(s, run.start, run.end)) pushIpv4(s, run.start, run.end, out);
+      else eachMatchInRun(IPV4, s, run, (start, text) => pushIpv4(s, start, start + text.length, out));
     }
   },
 };
