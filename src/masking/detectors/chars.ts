@@ -37,9 +37,9 @@ export function wordBounded(s: string, start: number, end: number): boolean {
   return !isWord(at(s, start - 1)) && !isWord(at(s, end));
 }
 
-/** Runs a global regex over `s` from `from`, calling `onMatch` for each hit. */
-export function eachMatch(re: RegExp, s: string, onMatch: (m: RegExpExecArray) => void, from = 0): void {
-  re.lastIndex = from;
+/** Runs a global regex over `s`, calling `onMatch` for each hit. */
+export function eachMatch(re: RegExp, s: string, onMatch: (m: RegExpExecArray) => void): void {
+  re.lastIndex = 0;
   for (let m = re.exec(s); m !== null; m = re.exec(s)) {
     onMatch(m);
     if (m[0].length === 0) re.lastIndex++;
