@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileColumnRules, ruleTextMask } from '../../../src/masking/column-rules.js';
 import { ALL_DETECTORS } from '../../../src/masking/detectors/registry.js';
-import { maskJsonDocument } from '../../../src/masking/json-masker.js';
+import { maskJsonDocument, maskTrustedJson } from '../../../src/masking/json-masker.js';
 import { createMasker, type ColumnResolver } from '../../../src/masking/masker.js';
 import { Oid } from '../../../src/masking/pg-types.js';
 import { Scanner } from '../../../src/masking/scanner.js';
@@ -151,3 +151,40 @@ describe('json field fast path against the full path', () => {
     );
   });
 });
+
+describe('many hits in one document, spliced by the quotes read left to right', () => {
+  // The splice reads each hit's quotes from where the last hit's reading ended: strings
+  // holding many hits between escaped quotes and backslash runs, strings that begin or
+  // end with punctuation (quotes that do not tell their kind), padding around strings,
+  // and numbers between them, against the walker.
+  const scanner = new Scanner(ALL_DETECTORS);
+  const piece = fc.constantFrom('alice.smith@example.com', '4111 1111 1111 1111', '192.168.10.20', 'AKIAIOSFODNN7EXAMPLE', 'x', ' ', '"', '\\', '\\\\"', '", ', ': "', '{', ']', 'plain words ');
+  const str = fc.array(piece, { minLength: 1, maxLength: 12 }).map((p) => JSON.stringify(p.join('')));
+  const pad = fc.constantFrom('', ' ', '   \n ');
+  const member = fc.oneof(
+    fc.tuple(pad, str, pad).map(([a, s, b]) => `${a}${s}${b}`),
+    fc.constantFrom('4111111111111111', '42', '-1.5e3', 'null', 'true'),
+  );
+  const doc = fc.array(member, { minLength: 1, maxLength: 10 }).map((ms) => `[${ms.join(',')}]`);
+
+  it('masks what the walker masks', () => {
+    fc.assert(
+      fc.property(doc, (json) => {
+        const fast = maskTrustedJson(json, scanner);
+        const got = Array.isArray(fast) ? applyEditsForTest(json, fast) : fast;
+        expect(got).toBe(maskJsonDocument(json, scanner, []) ?? json);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+});
+
+function applyEditsForTest(s: string, edits: ReadonlyArray<{ start: number; end: number; text: string }>): string {
+  let out = '';
+  let from = 0;
+  for (const e of edits) {
+    out += s.slice(from, e.start) + e.text;
+    from = e.end;
+  }
+  return out + s.slice(from);
+}
