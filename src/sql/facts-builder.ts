@@ -28,7 +28,14 @@ import type {
 
 /** CTE names visible at a point in the query, innermost WITH first. */
 export interface CteScope {
-  readonly names: ReadonlyMap<string, CteBinding>;
+  /** One WITH's names, each with its place in the list. */
+  readonly names: ReadonlyMap<string, { readonly binding: CteBinding; readonly index: number }>;
+  /**
+   * The names at places before this one are visible: all of them for the query after
+   * the WITH and in WITH RECURSIVE, those before it for a query in a plain WITH. One map
+   * serves every query of the list (a copy per query made a list of n names cost n²).
+   */
+  readonly visible: number;
   readonly outer: CteScope | null;
 }
 
@@ -41,7 +48,7 @@ export interface CteBinding {
 export function findCte(ctes: CteScope | null, name: string): CteBinding | null {
   for (let s = ctes; s !== null; s = s.outer) {
     const hit = s.names.get(name);
-    if (hit) return hit;
+    if (hit && hit.index < s.visible) return hit.binding;
   }
   return null;
 }

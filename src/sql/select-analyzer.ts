@@ -124,24 +124,23 @@ class QueryAnalyzer {
     });
     // Postgres: in WITH RECURSIVE every query sees every name in the list (itself
     // included); otherwise a query sees only the names before it.
-    const names = new Map<string, CteBinding>();
-    const scope: CteScope = { names, outer };
+    const names = new Map<string, { binding: CteBinding; index: number }>();
+    const scope: CteScope = { names, visible: defs.length, outer };
     if (recursive) {
-      const ids = defs.map((d) => {
+      const ids = defs.map((d, index) => {
         const id = this.b.newScope('cte', d.query['op'] === undefined || d.query['op'] === 'SETOP_NONE' ? 'select' : 'setop');
-        names.set(d.name, { name: d.name, query: id, columnAliases: d.columnAliases });
+        names.set(d.name, { binding: { name: d.name, query: id, columnAliases: d.columnAliases }, index });
         this.b.ctes.push({ name: d.name, query: id });
         return id;
       });
       defs.forEach((d, i) => this.query(d.query, 'cte', env, scope, depth + 1, ids[i]));
       return scope;
     }
-    for (const d of defs) {
-      const visible: CteScope = { names: new Map(names), outer };
-      const id = this.query(d.query, 'cte', env, visible, depth + 1);
-      names.set(d.name, { name: d.name, query: id, columnAliases: d.columnAliases });
+    defs.forEach((d, index) => {
+      const id = this.query(d.query, 'cte', env, { names, visible: index, outer }, depth + 1);
+      names.set(d.name, { binding: { name: d.name, query: id, columnAliases: d.columnAliases }, index });
       this.b.ctes.push({ name: d.name, query: id });
-    }
+    });
     return scope;
   }
 

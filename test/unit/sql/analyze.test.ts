@@ -157,6 +157,10 @@ describe('analyze: select facts', () => {
     const recursive = select(`WITH RECURSIVE c AS (SELECT 1 UNION ALL SELECT * FROM c) SELECT * FROM c`);
     expect(recursive.entries.map((e) => e.type)).toEqual(['cte', 'cte']);
     expect(select(`WITH traces AS (SELECT 1) SELECT * FROM public.traces`).entries.map((e) => e.type)).toEqual(['relation']);
+    // A name defined later in a plain WITH is the table inside the queries before it,
+    // at any depth: a WITH query named after a trace table does not hide a read of it.
+    const forward = select(`WITH x AS (SELECT * FROM (SELECT * FROM traces) s WHERE EXISTS (SELECT 1 FROM traces)), traces AS (SELECT 1) SELECT * FROM x, traces`);
+    expect(forward.entries.map((e) => `${e.type}:${e.refname}`)).toEqual(['relation:traces', 'subquery:s', 'relation:traces', 'cte:x', 'cte:traces']);
   });
 
   it('knows the columns of functions in FROM', () => {
