@@ -288,6 +288,9 @@ describe('analyze: fail closed', () => {
     [`WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT 1 FROM r) SEARCH DEPTH FIRST BY x SET o SELECT * FROM r`, /SEARCH\/CYCLE/],
     [`SELECT ${'lower('.repeat(300)}'x'${')'.repeat(300)}`, /nested too deeply/],
     [`SELECT ${Array.from({ length: 30_000 }, (_, i) => `lower(f${i})`).join(', ')}`, /too large/],
+    [`SELECT 1 FROM traces t0 ${Array.from({ length: 60 }, (_, i) => `JOIN trace_steps s${i} ON s${i}.trace_id = t0.trace_id`).join(' ')}`, /more than 100 tables/],
+    [`SELECT 1 FROM ${Array.from({ length: 101 }, (_, i) => `t${i}`).join(', ')}`, /more than 100 tables/],
+    [Array.from({ length: 101 }, (_, i) => `SELECT 1 FROM t${i}`).join(' UNION ALL '), /more than 100 tables/],
   ];
   for (const [sql, reason] of unanalysable) {
     it(`refuses ${sql.slice(0, 80)}`, () => {
