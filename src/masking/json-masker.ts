@@ -314,6 +314,12 @@ class Splicer {
    */
   asNumber(m: Match, next: number): boolean {
     const s = this.s;
+    // In the number the last edit turned into a marker (two cards in
+    // 4111111111111111.5555555555554444): already masked, no second edit over it.
+    if (m.start < this.from) return m.end <= this.from;
+    // A hit reaching past its number (into whitespace, a comma, a bracket) is the
+    // walker's to decide: the edit below would swallow what follows the number.
+    for (let k = m.start; k < m.end; k++) if (!isNumberChar(s.charCodeAt(k))) return false;
     let a = m.start;
     while (a > this.from && isNumberChar(s.charCodeAt(a - 1))) a--;
     let b = m.end;
