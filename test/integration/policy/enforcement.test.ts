@@ -47,6 +47,15 @@ describe('denials never reach the upstream', () => {
     ['COPY', (m: string) => `COPY traces TO STDOUT /* ${m} */`, '42501', /./],
     ['a search_path change', (m: string) => `SET search_path = evil /* ${m} */`, '42501', /search_path/],
     ['a syntax error', (m: string) => `SELEKT 1 /* ${m} */`, '42601', /syntax/],
+    // A pinned read past the analyser's bound on FROM items (policies/README): denied like any unanalysable statement.
+    [
+      'more than 100 FROM items',
+      (m: string) =>
+        `SELECT t0.trace_id FROM traces t0 ${Array.from({ length: 50 }, (_, i) => `JOIN trace_steps s${i} ON s${i}.trace_id = t0.trace_id`).join(' ')} WHERE t0.trace_id = '${MINE}' /* ${m} */`,
+      '42501',
+      /more than 100 tables, joins, subqueries and functions in FROM, which the policy cannot analyse/,
+    ],
+    ['an unanalysable construct', (m: string) => `SELECT * FROM traces TABLESAMPLE BERNOULLI (50) WHERE trace_id = '${MINE}' /* ${m} */`, '42501', /TABLESAMPLE/],
   ])('%s', async (_name, sqlOf, code, reason) => {
     const client = await proxy.connect(token);
     const m = marker();
@@ -73,6 +82,23 @@ describe('denials never reach the upstream', () => {
     const m = marker();
     const err = await refused(client, `SELECT * FROM traces WHERE trace_id <> $1 /* ${m} */`, [MINE]);
     expect(err.code).toBe('42501');
+    expect(await upstreamLog(testEnv().pg, m)).toEqual([]);
+  });
+});
+
+describe('the analyser\'s bound on FROM items', () => {
+  test('a bound read past it is denied at Parse, again from the cache, and the session goes on', async () => {
+    const client = await proxy.connect(token);
+    const m = marker();
+    const joins = (n: number): string => Array.from({ length: n }, (_, i) => `JOIN trace_steps s${i} ON s${i}.trace_id = t0.trace_id`).join(' ');
+    const sql = `SELECT t0.trace_id FROM traces t0 ${joins(50)} WHERE t0.trace_id = $1 /* ${m} */`;
+    for (let i = 0; i < 2; i++) {
+      const err = await refused(client, sql, [MINE]);
+      expect(err.code).toBe('42501');
+      expect(err.message).toMatch(/more than 100 tables, joins, subqueries and functions in FROM/);
+      const ok = await client.query(`SELECT t0.trace_id FROM traces t0 ${joins(5)} WHERE t0.trace_id = $1 LIMIT 1`, [MINE]);
+      expect(ok.rows).toHaveLength(1);
+    }
     expect(await upstreamLog(testEnv().pg, m)).toEqual([]);
   });
 });

@@ -301,6 +301,24 @@ describe('analyze: fail closed', () => {
     });
   }
 
+  it('counts FROM items per statement: 100 pass, the 101st refuses only its own statement, every time', () => {
+    const tables = (n: number, prefix = 't'): string => Array.from({ length: n }, (_, i) => `${prefix}${i}`).join(', ');
+    expect(select(`SELECT 1 FROM ${tables(100)}`).entries).toHaveLength(100);
+    expect(select(`WITH c AS (SELECT 1) SELECT 1 FROM ${Array.from({ length: 100 }, (_, i) => `c c${i}`).join(', ')}`).entries).toHaveLength(100);
+    const over = `SELECT 1 FROM ${tables(101)}`;
+    clearAnalysisCache();
+    for (let i = 0; i < 2; i++) {
+      // The second time from the cache: still refused, and nothing left behind.
+      const a = analyze(`${over}; SELECT * FROM traces WHERE trace_id = 't1'; ${over}`);
+      if (!a.ok) throw new Error(a.message);
+      expect(a.statements.map((s) => s.kind)).toEqual(['unanalysable', 'select', 'unanalysable']);
+      const [, read] = a.statements;
+      if (read?.kind !== 'select') throw new Error('no select');
+      expect(read.entries.map((e) => e.id)).toEqual([0]);
+    }
+    expect(select(`SELECT 1 FROM ${tables(100, 'u')}`).entries).toHaveLength(100);
+  });
+
   it('refuses a statement too deeply nested to parse', () => {
     expect(analyze(`SELECT ${Array.from({ length: 60_000 }, (_, i) => i).join(' + ')}`, Number.POSITIVE_INFINITY)).toEqual({
       ok: false,
