@@ -34,6 +34,8 @@ export interface CteScope {
    * The names at places before this one are visible: all of them for the query after
    * the WITH and in WITH RECURSIVE, those before it for a query in a plain WITH. One map
    * serves every query of the list (a copy per query made a list of n names cost n²).
+   * Lookups happen while a query is analysed, before later names are added, so today
+   * the bound only restates that order; it keeps a later lookup right as well.
    */
   readonly visible: number;
   readonly outer: CteScope | null;
