@@ -67,7 +67,10 @@ export function scrubString(text: string): string {
   let out = scrubTokens(text);
   if (/bearer|basic/i.test(out)) out = out.replace(/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`);
   if (/pass|pwd/i.test(out)) out = out.replace(/\b(password|passwd|pwd)=([^\s&;'"]+)/gi, `$1=${REDACTED}`);
-  if (out.includes('://')) out = out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi, `$1${REDACTED}@`);
+  // The scheme is bounded (a real one is a few letters): unbounded, each of the many
+  // places a scheme may start in "a.a.a.a..." read on to the run's end, and 64 KB of it
+  // in a logged value held the event loop for seconds.
+  if (out.includes('://')) out = out.replace(/(\b[a-z][a-z0-9+.-]{0,63}:\/\/[^\s:/@]+:)[^\s@/]+@/gi, `$1${REDACTED}@`);
   return out;
 }
 

@@ -49,6 +49,19 @@ describe('createLogger redaction', () => {
     expect(parsed[9]).toMatchObject({ err: { type: 'AuditUnavailableError', sqlstate: '58030', cause: { type: 'Error' } } });
   });
 
+  test('a connection string is redacted behind text that offers many places for a scheme to start', () => {
+    const { logger, lines } = capture();
+    // A client's trace id reaches the decision line. A dotted run that is no scheme (a
+    // space ends it) once cost time quadratic in its length here: every 'a' in it
+    // started a scheme that was read to the run's end.
+    const prefix = `${'a.'.repeat(20_000)} `;
+    logger.info({ traceId: `${prefix}postgres://tracegate:upstream-pw@db/x` }, 'decision');
+    logger.info({ traceId: `${prefix}x.a-b+c.postgresql://u:upstream-pw@db` }, 'decision');
+    const [first, second] = lines();
+    expect(first?.['traceId']).toBe(`${prefix}postgres://tracegate:[redacted]@db/x`);
+    expect(second?.['traceId']).toBe(`${prefix}x.a-b+c.postgresql://u:[redacted]@db`);
+  });
+
   test('session and decision lines carry ids and the token hash, not text or parameters', () => {
     const { logger, raw, lines } = capture();
     logger.info(sessionStartFields(sessionStart({ tokenHash: 'f'.repeat(64) })), 'session start');
