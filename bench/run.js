@@ -3,12 +3,14 @@
 // in one run, on one machine. After `npm run build` (package.json runs it first) it:
 //   1. times masking (bench/masking.ts) and decisions (analyze + decide from dist/)
 //   2. starts its own Postgres with the demo schema and traces, the dev OIDC issuer,
-//      pgbouncer (transaction mode, when installed) and tracegate as a child process
-//      with bench/policy.yaml (everything on: policy, grant, masking, recording)
+//      pgbouncer (transaction mode, when installed), a bare Node pipe (bench/lib/
+//      node-pipe.js: the floor of a Node proxy) and tracegate as a child process with
+//      bench/policy.yaml (everything on: policy, grant, masking, recording)
 //   3. runs pgbench point reads of one trace (bench/point-read.sql, -M extended):
-//        throughput  8 clients, 2 threads       direct / pgbouncer / tracegate
-//        latency     1 client (p50, p99 from pgbench --log)
-//        connect     8 clients, a new connection per transaction (pgbench -C)
+//        throughput  8 clients, 2 threads       direct / pgbouncer / node pipe / tracegate
+//        latency     1 client (p50, p99 from pgbench --log), the same four
+//        connect     8 clients, a new connection per transaction (pgbench -C), all but
+//                    the pipe (which would only add a hop to direct's logins)
 //      in rounds that take turns between the targets, reading the CPU time of each
 //      proxy, of pgbench and of Postgres from /proc before and after every run
 //   4. opens 1,000 idle logged-in clients on a fresh tracegate and reads its RSS
@@ -39,6 +41,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { cpuMicros, machine, machineTicks, mainThreadCpuMicros, postgresCpuMicros, reapedChildrenCpuMicros } from './lib/proc.js';
 import { findPgbouncer, pgbouncerVersion, startPgbouncer } from './lib/pgbouncer.js';
+import { startNodePipe } from './lib/node-pipe.js';
 import { PGBENCH, combineRuns, runPgbench } from './lib/pgbench.js';
 import { BENCH_POLICY, ROOT, startTracegate } from './lib/tracegate.js';
 import { formatProfile, summariseProfile } from './lib/profile.js';
@@ -277,14 +280,18 @@ async function fullRun() {
       log(`pgbouncer did not start, its column is skipped: ${err.message}`);
     }
   }
+  const pipe = await startNodePipe(postgres.port);
+  cleanups.push(() => pipe.stop());
   const tg = await proxy(env);
   const creds = { host: '127.0.0.1', user: postgres.proxyUser, password: postgres.proxyPassword, database: postgres.database };
   const targets = {
     direct: { name: 'direct', ...creds, port: postgres.port },
     ...(bouncer ? { pgbouncer: { name: 'pgbouncer', ...creds, port: bouncer.port } } : {}),
+    'node pipe': { name: 'node pipe', ...creds, port: pipe.port },
     tracegate: { name: 'tracegate', host: '127.0.0.1', port: tg.port, user: 'agent-a', password: env.token, database: postgres.database },
   };
-  const pids = { direct: null, pgbouncer: bouncer?.pid, tracegate: tg.pid };
+  const pids = { direct: null, pgbouncer: bouncer?.pid, 'node pipe': pipe.pid, tracegate: tg.pid };
+  const inPhase = (phase, name) => name !== 'node pipe' || phase.key !== 'connect';
   const sanity = await sanityCheck(targets);
   if (!sanity.masked) log(`WARNING: user_email came back unmasked through tracegate (${sanity.gatedEmail})`);
 
@@ -303,10 +310,10 @@ async function fullRun() {
   let statements = 0;
   for (const phase of phases) {
     log(`${phase.key}: ${phase.label}, ${ROUNDS} rounds taking turns`);
-    const runs = Object.fromEntries(Object.keys(targets).map((name) => [name, []]));
+    const runs = Object.fromEntries(Object.keys(targets).filter((name) => inPhase(phase, name)).map((name) => [name, []]));
     const roundSeconds = per(phase.opts.seconds);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, target] of Object.entries(targets)) {
+      for (const [name, target] of Object.entries(targets).filter(([n]) => inPhase(phase, n))) {
         runs[name].push(await measure(target, pids[name], { ...phase.opts, seconds: roundSeconds }));
         if (name === 'tracegate' && !tg.alive()) throw new Error(`tracegate died during ${phase.key}:\n${tg.log().slice(-2000)}`);
       }
@@ -349,7 +356,7 @@ async function fullRun() {
   const rows = [];
   const direct = (k) => results[k].direct;
   for (const phase of phases) {
-    for (const name of Object.keys(targets)) {
+    for (const name of Object.keys(targets).filter((n) => inPhase(phase, n))) {
       const r = results[phase.key][name];
       const d = direct(phase.key);
       const b = results[phase.key].pgbouncer;
@@ -420,9 +427,12 @@ async function fullRun() {
   const lt = results.latency;
   const cn = results.connect;
   const check = (ok, text) => out.push(`  ${ok ? 'PASS' : 'FAIL'}  ${text}`);
-  if (th) check(th.tracegate.tps / th.direct.tps >= 0.7, `8-client TPS >= 0.70x direct: ${fmt.x(th.tracegate.tps / th.direct.tps)}`);
-  if (lt) check(lt.tracegate.p50Ms - lt.direct.p50Ms <= 0.07, `1-client added p50 <= 0.07 ms: ${fmt.plus(lt.tracegate.p50Ms - lt.direct.p50Ms)} ms`);
-  if (lt) check(lt.tracegate.p99Ms - lt.direct.p99Ms <= 0.5, `1-client added p99 <= 0.5 ms: ${fmt.plus(lt.tracegate.p99Ms - lt.direct.p99Ms)} ms`);
+  // The issue's reading of the first target is "no worse than a bare Node pipe": each of
+  // its lines also says what the pipe did in this run.
+  const piped = (text) => ` (bare Node pipe: ${text})`;
+  if (th) check(th.tracegate.tps / th.direct.tps >= 0.7, `8-client TPS >= 0.70x direct: ${fmt.x(th.tracegate.tps / th.direct.tps)}${piped(fmt.x(th['node pipe'].tps / th.direct.tps))}`);
+  if (lt) check(lt.tracegate.p50Ms - lt.direct.p50Ms <= 0.07, `1-client added p50 <= 0.07 ms: ${fmt.plus(lt.tracegate.p50Ms - lt.direct.p50Ms)} ms${piped(`${fmt.plus(lt['node pipe'].p50Ms - lt.direct.p50Ms)} ms`)}`);
+  if (lt) check(lt.tracegate.p99Ms - lt.direct.p99Ms <= 0.5, `1-client added p99 <= 0.5 ms: ${fmt.plus(lt.tracegate.p99Ms - lt.direct.p99Ms)} ms${piped(`${fmt.plus(lt['node pipe'].p99Ms - lt.direct.p99Ms)} ms`)}`);
   if (cn) check(cn.tracegate.tps / cn.direct.tps >= 1.5 && (!cn.pgbouncer || cn.tracegate.tps >= cn.pgbouncer.tps), `-C TPS >= 1.5x direct and >= pgbouncer: ${fmt.x(cn.tracegate.tps / cn.direct.tps)} direct, ${cn.pgbouncer ? fmt.x(cn.tracegate.tps / cn.pgbouncer.tps) : '–'} pgbouncer`);
   if (decision) check(decision.cachedUs <= 10, `cached decision <= 10 µs: ${fmt.n(decision.cachedUs, 1)} µs`);
   if (decision) check(decision.uncachedUs <= 100, `uncached decision <= 100 µs: ${fmt.n(decision.uncachedUs, 1)} µs`);
