@@ -75,6 +75,12 @@ function whole(source: string, mixed: boolean): Taint {
   return { level: 2, mixed, typed: false, isNull: false, source };
 }
 
+/** An operator's result with no scanned operand: typed only when every operand is. */
+function typedIfAll(args: readonly Taint[]): Taint {
+  const t = destroyed(args);
+  return args.every((a) => a.typed) ? t : { ...t, typed: false };
+}
+
 /** The result of steps that destroy whatever they are given: typed, and tainted only if an input was. */
 function destroyed(args: readonly Taint[]): Taint {
   return args.some((a) => a.level > 0) ? DESTROYED : CLEAN_TYPED;
@@ -195,7 +201,10 @@ rule(
   'json_to_recordset', 'jsonb_to_recordset', 'array_remove', 'trim_array', 'array_agg', 'json_agg', 'jsonb_agg',
   'first_value', 'last_value', 'nth_value',
 );
-rule({ kind: 'carry', carried: [0, 2] }, 'array_replace', 'lag', 'lead', 'jsonb_set', 'jsonb_set_lax', 'jsonb_insert');
+rule({ kind: 'carry', carried: [0, 2] }, 'array_replace', 'lag', 'lead');
+// The path's last element becomes a key of the result when it is missing
+// (jsonb_set('{}', ARRAY[content], '1') is {"<content>": 1}): the path is carried too.
+rule({ kind: 'carry', carried: [0, 1, 2] }, 'jsonb_set', 'jsonb_set_lax', 'jsonb_insert');
 rule({ kind: 'carry', carried: [0], compares: true }, 'min', 'max');
 rule({ kind: 'jsonpath', returns: 'whole' }, 'jsonb_path_query', 'jsonb_path_query_array', 'jsonb_path_query_first');
 rule({ kind: 'jsonpath', returns: 'bool' }, 'jsonb_path_exists', 'jsonb_path_match');
@@ -212,6 +221,11 @@ rule({ kind: 'joins' }, 'string_agg', 'concat', 'concat_ws', 'array_to_string', 
 
 // Functions of text arguments whose result is not text (for comparisons with their result).
 const TYPED_RESULTS = new Set(['to_date', 'to_timestamp', 'to_number', 'gen_random_uuid']);
+// Functions of the destroy and arith kinds whose result is text nonetheless: never a
+// typed value a scanned one may be range-compared with. to_char's format spells any text
+// of the statement's own (to_char(0, '"OPENAI_API_KEY=sk-M"')), so its result is also
+// "mixed" when it carries a scanned number or time (to_char(step, '"guess"')).
+const TEXT_RESULTS = new Set(['to_char', 'md5', 'format_type', 'array_dims', 'json_typeof', 'jsonb_typeof']);
 
 // A path of member accessors and array subscripts only: `$.a.b[*]`, `lax $."x y"[0]`,
 // `$.**`. No filters (`?`, like_regex, starts with, comparisons) and no methods.
@@ -557,6 +571,7 @@ class Derivation {
     const scanned = args.findIndex((a) => a.level === 2);
     if (scanned === -1 && !(r?.kind === 'ordered-set' && order.some((t) => t.level === 2))) {
       // No scanned input: a result of known type, or whatever its inputs were.
+      if (TEXT_RESULTS.has(name)) return [...args, ...order].some((a) => a.level > 0) ? DESTROYED_UNTYPED : CLEAN_TEXT;
       if (r?.kind === 'destroy' || r?.kind === 'arith' || TYPED_RESULTS.has(name)) return destroyed([...args, ...order]);
       const level = [...args, ...order].some((a) => a.level > 0) ? 1 : 0;
       return { ...CLEAN_TEXT, level };
@@ -565,11 +580,11 @@ class Derivation {
     const what = `function ${n.name.name}`;
     switch (r?.kind) {
       case 'destroy':
-        return DESTROYED;
+        return TEXT_RESULTS.has(name) ? DESTROYED_UNTYPED : DESTROYED;
       case 'arith': {
         const bad = r.textArgs.find((i) => args[i]?.level === 2);
         if (bad !== undefined) throw new Denied(transformMessage(what, args[bad]?.source ?? src, clause));
-        return whole(src, args.some((a) => a.level === 2 && a.mixed));
+        return whole(src, TEXT_RESULTS.has(name) || args.some((a) => a.level === 2 && a.mixed));
       }
       case 'carry': {
         const carried = r.carried === 'all' ? args : r.carried.flatMap((i) => (args[i] ? [args[i]] : []));
@@ -634,7 +649,7 @@ class Derivation {
     const what = `operator ${op.name}`;
     if (args.length === 1) {
       // Prefix operators (-x, @x, |/x, ~x) are arithmetic: the result still carries x.
-      if (!scanned) return destroyed(args);
+      if (!scanned) return typedIfAll(args);
       if (!ARITH_OPS.has(name)) throw new Denied(transformMessage(what, scanned.source, clause));
       return whole(scanned.source, scanned.mixed);
     }
@@ -648,7 +663,9 @@ class Derivation {
       return destroyed(args);
     }
     if (ARITH_OPS.has(name)) {
-      if (!scanned) return destroyed(args);
+      // Without a scanned operand the result is typed only if every operand is: jsonb
+      // minus an element ('["guess", 0]'::jsonb - 1) is a JSON value of the statement's own.
+      if (!scanned) return typedIfAll(args);
       this.range(what, 'combines', args, clause);
       return whole(scanned.source, false);
     }

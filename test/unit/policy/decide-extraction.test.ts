@@ -60,6 +60,29 @@ const ATTACKS: Record<string, readonly Attack[]> = {
     [`SELECT reverse(content) ${T}`, TRANSFORM],
     [`SELECT normalize(content, NFKC) ${T}`, TRANSFORM],
   ],
+  'a scanned value made a JSON key, then taken apart': [
+    // jsonb_set/jsonb_insert create the path's last element as a key: {"<content>": 1}.
+    [`SELECT reverse(jsonb_set('{}'::jsonb, ARRAY[content], '1')::text) ${T}`, TRANSFORM],
+    [`SELECT substr(jsonb_insert('{}'::jsonb, ARRAY[content], '1')::text, 3, 5) ${T}`, TRANSFORM],
+    [`SELECT lower(jsonb_set_lax('{}'::jsonb, ARRAY[content], '1')::text) ${T}`, TRANSFORM],
+    // A chosen key is a value of the statement's own, not data.
+    [`SELECT s.step FROM trace_steps s, jsonb_object_keys(jsonb_set(s.tool_calls->0, '{guess}', s.tool_calls->0)) AS k(k) WHERE s.${PIN} AND s.content >= k.k`, /compares public\.trace_steps\.tool_calls with values of the statement's own/],
+  ],
+  'text that only looks typed, compared with a scanned value': [
+    // to_char's format spells any text: to_char(0, '"guess"') is the literal 'guess'.
+    [`SELECT step ${T} AND content >= to_char(0, '"OPENAI_API_KEY=sk-M"')`, RANGE],
+    [`SELECT step ${T} AND content >= to_char(step, '"OPENAI_API_KEY=sk-M"')`, /compares public\.trace_steps\.step with values of the statement's own/],
+    [`SELECT step ${T} AND content >= md5('x')`, RANGE],
+    [`SELECT greatest(content, to_char(0, '"sk-M"')) ${T}`, RANGE],
+    [`SELECT coalesce(content, to_char(0, '"sk-M"')) AS c ${T} ORDER BY c`, GUESS],
+    // jsonb minus an element: a JSON document of the statement's own.
+    [`SELECT step ${T} AND jsonb_build_array(tool_calls) >= ('["sk-M", 0]'::jsonb - 1)`, /compares public\.trace_steps\.tool_calls with a value that could be text/],
+    // The binary search, run by the statement itself.
+    [
+      `WITH RECURSIVE r(p, n) AS (SELECT ''::text, 0 UNION ALL SELECT r.p || chr(m.g), r.n + 1 FROM r, LATERAL (SELECT max(g.g) AS g FROM trace_steps s, generate_series(9, 126) AS g(g) WHERE s.${PIN} AND s.step = 4 AND s.content COLLATE "C" >= to_char(0, '"' || r.p || chr(g.g) || '"') COLLATE "C") m WHERE m.g IS NOT NULL AND r.n < 1000) SELECT reverse(p) FROM r ORDER BY n DESC LIMIT 1`,
+      RANGE,
+    ],
+  ],
   'case changes (the detectors are case-sensitive)': [
     [`SELECT upper(content) ${T}`, TRANSFORM],
     [`SELECT lower(content) ${T}`, TRANSFORM],
@@ -351,6 +374,8 @@ const LEGIT: readonly (readonly [sql: string, params?: readonly string[]])[] = [
   [`SELECT t.* FROM trace_steps s, LATERAL jsonb_to_record(s.tool_calls) AS t(a text, b int, c jsonb, d bool, e timestamptz) WHERE s.${PIN}`],
   [`SELECT step ${T} AND step > 3::int4 AND step < 2.5 AND step >= -1 AND step IN (SELECT generate_series(1, 3))`],
   [`SELECT json_agg(s ORDER BY s.step), jsonb_agg(s.content ORDER BY s.content) ${S}`],
+  [`SELECT jsonb_set(tool_calls, '{a}', to_jsonb(content)), jsonb_insert(tool_calls, '{0}', '1'), jsonb_set(tool_calls, ARRAY[role], '1') ${T}`],
+  [`SELECT * FROM traces WHERE ${PIN} AND created_at > now() - interval '1 day' * 2 AND created_at < to_timestamp(0) + interval '100 years'`],
 ];
 
 describe('decide: taking a scanned value apart is denied', () => {
