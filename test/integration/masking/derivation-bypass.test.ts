@@ -5,7 +5,7 @@
 // planted secret recoverable from it.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
-import { getToken } from '../../helpers/env.js';
+import { getToken, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
@@ -109,5 +109,52 @@ describe('to_char / jsonb minus results are taken for typed values: range oracle
       SELECT reverse(p) FROM r ORDER BY n DESC LIMIT 1`;
     const { denied, text } = await recovered(sql);
     if (!denied) expect(leaked(text)).toEqual([]);
+  });
+});
+
+describe('casts to time/timetz quote the value lower-cased in their error', () => {
+  // derivation.ts DESTROYING_CASTS counts time and timetz as casts "whose errors quote the
+  // value whole". For a value the time parser reads as a time zone name (an IBAN, an AWS
+  // key id, many API keys), Postgres answers `time zone "de89370400440532013000" not
+  // recognized`: lower-cased, which the case-sensitive detectors miss, and upper() undoes
+  // (IBANs and AWS key ids are upper-case). The demo's own traces keep such values only
+  // in masked columns (traces.body) or prose, so the test puts a tool call holding them
+  // whole into agent-a's own trace, as an agent's tool arguments would.
+  const STEP = 90;
+  const IBAN = 'DE89370400440532013000';
+  const AWS = 'AKIAJ7Q3ZDEMO2XY4ZQW';
+  beforeAll(async () => {
+    await withSuperuser((db) =>
+      db.query(`INSERT INTO trace_steps (trace_id, step, role, content, tool_calls) VALUES ($1, $2, 'assistant', 'x', $3)`, [
+        TRACE,
+        STEP,
+        JSON.stringify([{ name: 'wire', arguments: { iban: IBAN, aws_access_key_id: AWS } }]),
+      ]),
+    );
+  });
+  afterAll(async () => {
+    await withSuperuser((db) => db.query('DELETE FROM trace_steps WHERE trace_id = $1 AND step = $2', [TRACE, STEP]));
+  });
+
+  test.each([
+    ['iban as time', `SELECT (tool_calls #>> '{0,arguments,iban}')::time FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, IBAN],
+    ['iban as timetz', `SELECT (tool_calls #>> '{0,arguments,iban}')::timetz FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, IBAN],
+    ['aws key id as time', `SELECT (tool_calls #>> '{0,arguments,aws_access_key_id}')::time FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, AWS],
+  ])('%s', async (_name, sql, secret) => {
+    // The step really holds the secret, and selecting it masks it.
+    const client = await proxy.connect(agent);
+    try {
+      const plain = await client.query({ text: `SELECT tool_calls FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, values: [TRACE] });
+      expect(JSON.stringify(plain.rows)).not.toContain(secret);
+      const err = await client.query(sql, [TRACE]).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string; detail?: string },
+      );
+      expect(err).toBeDefined();
+      if (err?.code === '42501') return; // denied by policy: fine
+      expect(`${err?.message} ${err?.detail ?? ''}`.toUpperCase()).not.toContain(secret);
+    } finally {
+      await client.end();
+    }
   });
 });
