@@ -96,6 +96,14 @@ const STRUCTURAL_ERROR_FIELDS = new Set(['severity', 'severityNonLocalized', 'co
 
 const NULL_FIELD: FieldMask = () => null;
 
+// Postgres lower-cases a time zone name before it reports it unrecognised, and the date
+// and time input functions take an unknown word of the text they parse for a zone name:
+// `'DE89370400440532013000'::time` fails with `time zone "de89370400440532013000" not
+// recognized`. The detectors are case-sensitive and miss the lower-cased value, which
+// upper() restores (IBANs, AWS key ids) or md5 confirms: the name is never relayed.
+const UNRECOGNISED_ZONE = /^time zone "[\s\S]*" not recognized$/;
+const UNRECOGNISED_ZONE_MASKED = 'time zone "[redacted]" not recognized';
+
 class RowMasker implements ResultMasker {
   constructor(private readonly masks: readonly (FieldMask | null)[]) {}
 
@@ -151,7 +159,7 @@ class PolicyMasker implements Masker {
     let out: ErrorFields | null = null;
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined || STRUCTURAL_ERROR_FIELDS.has(key)) continue;
-      const masked = this.values.maskStringPrefiltered(value);
+      const masked = key === 'message' && UNRECOGNISED_ZONE.test(value) ? UNRECOGNISED_ZONE_MASKED : this.values.maskStringPrefiltered(value);
       if (masked !== value) (out ??= { ...fields })[key] = masked;
     }
     return out ?? fields;

@@ -354,6 +354,15 @@ describe('error and notice fields', () => {
     expect(fields.message).toContain('alice@example.com');
   });
 
+  it('never relays the name in "time zone ... not recognized": Postgres lower-cases it, out of the detectors\' reach', () => {
+    for (const value of ['de89370400440532013000', 'akiaj7q3zdemo2xy4zqw', 'aizasydemo-1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o', 'a "b"\nc']) {
+      const fields = { severity: 'ERROR', code: '22023', message: `time zone "${value}" not recognized` };
+      expect(all.maskErrorFields(fields).message).toBe('time zone "[redacted]" not recognized');
+    }
+    const other = { severity: 'ERROR', code: '22023', message: 'unit "x" not recognized for type time' };
+    expect(all.maskErrorFields(other)).toBe(other);
+  });
+
   it('returns the same object when nothing changed', () => {
     const fields = { severity: 'ERROR', code: '42P01', message: 'relation "x" does not exist' };
     expect(all.maskErrorFields(fields)).toBe(fields);
