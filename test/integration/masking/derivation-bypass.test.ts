@@ -3,9 +3,12 @@
 // detectors do not recognise but a program turns back into the secret (here: reversed
 // text). Each statement must either be denied by the policy (42501) or come back with no
 // planted secret recoverable from it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
-import { getToken, withSuperuser } from '../../helpers/env.js';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
@@ -118,35 +121,55 @@ describe('casts to time/timetz quote the value lower-cased in their error', () =
   // key id, many API keys), Postgres answers `time zone "de89370400440532013000" not
   // recognized`: lower-cased, which the case-sensitive detectors miss, and upper() undoes
   // (IBANs and AWS key ids are upper-case). The demo's own traces keep such values only
-  // in masked columns (traces.body) or prose, so the test puts a tool call holding them
-  // whole into agent-a's own trace, as an agent's tool arguments would.
-  const STEP = 90;
+  // in masked columns (traces.body) or prose, so agent-a's own trace in a table of this
+  // test's (other test files share the demo tables) holds a tool call with them whole,
+  // as an agent's tool arguments would.
+  const TABLE = `tz_steps_${process.pid}`;
   const IBAN = 'DE89370400440532013000';
   const AWS = 'AKIAJ7Q3ZDEMO2XY4ZQW';
+  let dir: string;
+  let own: TestProxy;
   beforeAll(async () => {
     await withSuperuser((db) =>
-      db.query(`INSERT INTO trace_steps (trace_id, step, role, content, tool_calls) VALUES ($1, $2, 'assistant', 'x', $3)`, [
-        TRACE,
-        STEP,
-        JSON.stringify([{ name: 'wire', arguments: { iban: IBAN, aws_access_key_id: AWS } }]),
-      ]),
+      db.query(
+        `CREATE TABLE public.${TABLE} (trace_id text, step int, owner text, tool_calls jsonb, PRIMARY KEY (trace_id, step));
+         INSERT INTO public.${TABLE} VALUES ('mine', 1, 'agent-a', '${JSON.stringify([{ name: 'wire', arguments: { iban: IBAN, aws_access_key_id: AWS } }])}');
+         GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser};`,
+      ),
     );
+    dir = mkdtempSync(join(tmpdir(), 'tracegate-tz-cast-'));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(
+      policyFile,
+      `version: 1
+traceTables:
+  - { table: public.${TABLE}, key: trace_id, owner: owner }
+rules:
+  - name: owners
+    groups: [ai-agents]
+    entitlement: { owner: { claim: sub } }
+`,
+    );
+    own = await startTestProxy({ policyFile });
   });
   afterAll(async () => {
-    await withSuperuser((db) => db.query('DELETE FROM trace_steps WHERE trace_id = $1 AND step = $2', [TRACE, STEP]));
+    await own?.close();
+    rmSync(dir, { recursive: true, force: true });
+    await withSuperuser((db) => db.query(`DROP TABLE public.${TABLE}`));
   });
 
   test.each([
-    ['iban as time', `SELECT (tool_calls #>> '{0,arguments,iban}')::time FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, IBAN],
-    ['iban as timetz', `SELECT (tool_calls #>> '{0,arguments,iban}')::timetz FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, IBAN],
-    ['aws key id as time', `SELECT (tool_calls #>> '{0,arguments,aws_access_key_id}')::time FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, AWS],
+    ['iban as time', `SELECT (tool_calls #>> '{0,arguments,iban}')::time FROM ${TABLE} WHERE trace_id = $1`, IBAN],
+    ['iban as timetz', `SELECT (tool_calls #>> '{0,arguments,iban}')::timetz FROM ${TABLE} WHERE trace_id = $1`, IBAN],
+    ['aws key id as time', `SELECT (tool_calls #>> '{0,arguments,aws_access_key_id}')::time FROM ${TABLE} WHERE trace_id = $1`, AWS],
   ])('%s', async (_name, sql, secret) => {
     // The step really holds the secret, and selecting it masks it.
-    const client = await proxy.connect(agent);
+    const client = await own.connect(agent);
     try {
-      const plain = await client.query({ text: `SELECT tool_calls FROM trace_steps WHERE trace_id = $1 AND step = ${STEP}`, values: [TRACE] });
+      const plain = await client.query({ text: `SELECT tool_calls FROM ${TABLE} WHERE trace_id = $1`, values: ['mine'] });
+      expect(plain.rows).toHaveLength(1);
       expect(JSON.stringify(plain.rows)).not.toContain(secret);
-      const err = await client.query(sql, [TRACE]).then(
+      const err = await client.query(sql, ['mine']).then(
         () => undefined,
         (e: unknown) => e as Error & { code?: string; detail?: string },
       );
