@@ -96,13 +96,22 @@ const STRUCTURAL_ERROR_FIELDS = new Set(['severity', 'severityNonLocalized', 'co
 
 const NULL_FIELD: FieldMask = () => null;
 
-// Postgres lower-cases a time zone name before it reports it unrecognised, and the date
-// and time input functions take an unknown word of the text they parse for a zone name:
-// `'DE89370400440532013000'::time` fails with `time zone "de89370400440532013000" not
+// Postgres's date/time parsers lower-case a word of the value before they report it as
+// an unknown time zone or unit: `'DE89370400440532013000'::time` fails with `time zone
+// "de89370400440532013000" not recognized`, date_part(x, ...) with `unit "..." not
 // recognized`. The detectors are case-sensitive and miss the lower-cased value, which
-// upper() restores (IBANs, AWS key ids) or md5 confirms: the name is never relayed.
-const UNRECOGNISED_ZONE = /^time zone "[\s\S]*" not recognized$/;
-const UNRECOGNISED_ZONE_MASKED = 'time zone "[redacted]" not recognized';
+// upper() restores (IBANs, AWS key ids) or md5 confirms. Such a message is replaced
+// whole: recognised by its English text, and by the routine that raised it, which a
+// server whose messages are in another language reports unchanged (PostgreSQL 15:
+// DecodeTimeOnly, DecodeDateTime; 16 and later report through DateTimeParseError; the
+// unit parsers are the *_part and *_trunc functions).
+const LOWER_CASED_NAME = /^(?:time zone|unit) "[\s\S]*" not (?:recognized|supported)/;
+const LOWER_CASING_ROUTINE = /^(?:Decode\w*|DateTimeParseError|\w+_(?:part|trunc)\w*)$/;
+const LOWER_CASED_MASKED = 'the value could not be read as a date, time, time zone or unit (the server\'s message is withheld: it may quote part of the value lower-cased, where masking cannot recognise a secret)';
+
+function quotesLowerCased(fields: ErrorFields): boolean {
+  return (fields.message !== undefined && LOWER_CASED_NAME.test(fields.message)) || (fields.routine !== undefined && LOWER_CASING_ROUTINE.test(fields.routine));
+}
 
 class RowMasker implements ResultMasker {
   constructor(private readonly masks: readonly (FieldMask | null)[]) {}
@@ -157,9 +166,10 @@ class PolicyMasker implements Masker {
 
   maskErrorFields(fields: ErrorFields): ErrorFields {
     let out: ErrorFields | null = null;
+    const withheld = quotesLowerCased(fields);
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined || STRUCTURAL_ERROR_FIELDS.has(key)) continue;
-      const masked = key === 'message' && UNRECOGNISED_ZONE.test(value) ? UNRECOGNISED_ZONE_MASKED : this.values.maskStringPrefiltered(value);
+      const masked = withheld && (key === 'message' || key === 'detail' || key === 'hint') ? LOWER_CASED_MASKED : this.values.maskStringPrefiltered(value);
       if (masked !== value) (out ??= { ...fields })[key] = masked;
     }
     return out ?? fields;

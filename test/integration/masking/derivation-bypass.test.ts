@@ -162,6 +162,8 @@ rules:
     ['iban as time', `SELECT (tool_calls #>> '{0,arguments,iban}')::time FROM ${TABLE} WHERE trace_id = $1`, IBAN],
     ['iban as timetz', `SELECT (tool_calls #>> '{0,arguments,iban}')::timetz FROM ${TABLE} WHERE trace_id = $1`, IBAN],
     ['aws key id as time', `SELECT (tool_calls #>> '{0,arguments,aws_access_key_id}')::time FROM ${TABLE} WHERE trace_id = $1`, AWS],
+    ['aws key id as a date_part unit', `SELECT date_part(tool_calls #>> '{0,arguments,aws_access_key_id}', now()) FROM ${TABLE} WHERE trace_id = $1`, AWS],
+    ['iban as a date_trunc unit', `SELECT date_trunc(tool_calls #>> '{0,arguments,iban}', now()) FROM ${TABLE} WHERE trace_id = $1`, IBAN],
   ])('%s', async (_name, sql, secret) => {
     // The step really holds the secret, and selecting it masks it.
     const client = await own.connect(agent);

@@ -354,12 +354,22 @@ describe('error and notice fields', () => {
     expect(fields.message).toContain('alice@example.com');
   });
 
-  it('never relays the name in "time zone ... not recognized": Postgres lower-cases it, out of the detectors\' reach', () => {
+  it('withholds a time zone or unit name: Postgres lower-cases it, out of the detectors\' reach', () => {
+    const withheld = (fields: { severity: string; code: string; message: string; routine?: string; detail?: string }): void => {
+      const out = all.maskErrorFields(fields);
+      expect(out.message).toMatch(/^the value could not be read as a date, time, time zone or unit/);
+      for (const v of ['de89370400440532013000', 'akiaj7q3zdemo2xy4zqw', 'aizasydemo']) expect(JSON.stringify(out)).not.toContain(v);
+    };
     for (const value of ['de89370400440532013000', 'akiaj7q3zdemo2xy4zqw', 'aizasydemo-1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o', 'a "b"\nc']) {
-      const fields = { severity: 'ERROR', code: '22023', message: `time zone "${value}" not recognized` };
-      expect(all.maskErrorFields(fields).message).toBe('time zone "[redacted]" not recognized');
+      withheld({ severity: 'ERROR', code: '22023', message: `time zone "${value}" not recognized` });
+      withheld({ severity: 'ERROR', code: '22023', message: `unit "${value}" not recognized for type timestamp with time zone` });
     }
-    const other = { severity: 'ERROR', code: '22023', message: 'unit "x" not recognized for type time' };
+    // By the routine too: a server whose messages are in another language.
+    withheld({ severity: 'FEHLER', code: '22023', message: 'Zeitzone »de89370400440532013000« nicht erkannt', routine: 'DecodeTimeOnly' });
+    withheld({ severity: 'FEHLER', code: '22023', message: 'Zeitzone »akiaj7q3zdemo2xy4zqw« nicht erkannt', routine: 'DecodeDateTime', detail: 'akiaj7q3zdemo2xy4zqw' });
+    withheld({ severity: 'ERROR', code: '22023', message: 'Einheit »aizasydemo« nicht erkannt', routine: 'timestamptz_part_common' });
+    withheld({ severity: 'ERROR', code: '22023', message: 'Zeitzone »akiaj7q3zdemo2xy4zqw« nicht erkannt', routine: 'DateTimeParseError' });
+    const other = { severity: 'ERROR', code: '22P02', message: 'invalid input syntax for type integer: "x"', routine: 'pg_strtoint32_safe' };
     expect(all.maskErrorFields(other)).toBe(other);
   });
 
