@@ -35,7 +35,26 @@ export interface Resolution {
   readonly unique: { readonly entry: EntryId; readonly column: string; readonly direct: boolean } | null;
   /** `composite.field` selection: never a pass-through column. */
   readonly fieldSelect: boolean;
+  /**
+   * `x.name` that Postgres may read as the call name(x) (functional notation) rather
+   * than as a column of x: the function's name. Null when it can only be a column.
+   */
+  readonly functional?: string | null;
 }
+
+// Built-in functions that take a whole row of any table (an argument of type record,
+// "any", anyelement, anynonarray, anycompatible ...; PostgreSQL 15's pg_proc): `t.name`
+// with one of these names may be name(t) rather than a column of t, since the policy
+// does not know a table's columns. to_jsonb(t) and the like are allowed, written so;
+// t.to_jsonb, c.to_jsonb (a catalog row with its never-readable columns), t.record_out
+// or t.count (an aggregate over every row the level reads) are not.
+const ROW_FUNCTIONS: ReadonlySet<string> = new Set([
+  'any_out', 'anycompatible_out', 'anycompatiblenonarray_out', 'anyelement_out', 'anynonarray_out', 'array_agg',
+  'concat', 'count', 'cume_dist', 'dense_rank', 'first_value', 'hash_record', 'json_agg', 'json_build_array',
+  'json_build_object', 'jsonb_agg', 'jsonb_build_array', 'jsonb_build_object', 'lag', 'last_value', 'lead', 'mode',
+  'num_nonnulls', 'num_nulls', 'percent_rank', 'pg_collation_for', 'pg_column_compression', 'pg_column_size',
+  'pg_typeof', 'quote_literal', 'quote_nullable', 'rank', 'record_out', 'record_send', 'row_to_json', 'to_json', 'to_jsonb',
+]);
 
 type Presence = 'yes' | 'maybe' | 'no';
 
@@ -99,15 +118,23 @@ export class Resolver {
         const col = this.unqualified(use.env, ref.qualifier, depth);
         return { origins: col.origins, unique: null, fieldSelect: true };
       }
-      const lookups = entries.map((e) => {
-        const l = this.column(e, ref.name, depth);
-        // A name the analyser cannot find in a subquery it fully knows would be an error
-        // in Postgres, unless our naming differs from the server's: assume the worst.
-        return l.presence === 'no' && this.entry(e).type !== 'relation' ? { presence: 'maybe' as const, origins: this.wholeRow(e, depth, true), unique: null } : l;
-      });
+      const found = entries.map((e) => ({ entry: e, known: this.entry(e).type !== 'relation', ...this.column(e, ref.name, depth) }));
+      // Postgres reads `x.name` as the call name(x) when x has no column `name`
+      // (functional notation): of any function taking x's row, or, for a function in
+      // FROM that returns a scalar, that scalar (q.ts_stat runs a query). So a name
+      // missing from a FROM item whose columns are all known is a function call; so is
+      // one that may be a row-taking built-in where the columns are not all known.
+      const functional =
+        found.some((l) => l.presence === 'no' && l.known) ||
+        (ROW_FUNCTIONS.has(ref.name) && found.every((l) => l.presence !== 'yes'))
+          ? ref.name
+          : null;
+      // A name the analyser cannot find where it knows every column would be an error
+      // in Postgres, or a function call: assume the worst (a whole row of the item).
+      const lookups = found.map((l): Lookup => (l.presence === 'no' && l.known ? { presence: 'maybe', origins: this.wholeRow(l.entry, depth, true), unique: null } : l));
       const only = lookups.length === 1 ? lookups[0] : undefined;
       const unique = only && only.presence === 'yes' ? only.unique : null;
-      return { origins: originsOf(lookups), unique, fieldSelect: false };
+      return { origins: originsOf(lookups), unique, fieldSelect: false, functional };
     }
     const col = this.unqualified(use.env, ref.name, depth);
     return { origins: col.origins, unique: col.unique, fieldSelect: false };

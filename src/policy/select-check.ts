@@ -89,6 +89,15 @@ function evaluate(facts: SelectFacts, policy: Policy, maskingExempt: boolean): S
   }
 
   const resolver = new Resolver(facts, classes, policy.maskedColumns);
+  for (const use of facts.uses) {
+    const fn = resolver.resolve(use.id).functional;
+    if (fn && use.ref.type === 'column' && use.ref.qualifier !== null) {
+      const { qualifier, name } = use.ref;
+      return deny(
+        `${qualifier}.${name} may be the function call ${fn}(${qualifier}) (Postgres's functional notation: ${name} is not a column of ${qualifier} the policy can be sure of): call functions as f(x), and select columns by names they have`,
+      );
+    }
+  }
   const pins: PinSource[] = [];
   const typedElsewhere: number[] = [];
   if (traceEntries.size) {

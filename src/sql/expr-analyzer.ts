@@ -324,7 +324,12 @@ function analyzeIndirection(body: AstBody, ctx: ExprCtx): ValueRef {
   const indexes: ValueRef[] = [];
   for (const step of list(body['indirection'], 'indirection')) {
     const { type, body: sb } = unwrap(step);
-    if (type === 'String' || type === 'A_Star') continue;
+    if (type === 'A_Star') continue;
+    // `(x).name` is field `name` of x only when x is a composite with such a field;
+    // otherwise Postgres runs it as the call name(x) (functional notation), of any
+    // function at all: ('...'::text).ts_stat runs a query, ('port'::text).current_setting
+    // reads a setting. Without the types the two cannot be told apart: refuse both.
+    if (type === 'String') throw new Unanalysable(`a field selection (...).${stringNode(step, 'field name')}, which Postgres runs as the function ${stringNode(step, 'field name')}(...) unless the value has such a field (select the column from a function or subquery in FROM instead)`);
     if (type !== 'A_Indices') throw new Unanalysable(`${type} in a subscript`);
     checkFields(type, sb, F.A_Indices);
     if (sb['lidx'] !== undefined) indexes.push(analyzeExpr(sb['lidx'], inner));

@@ -92,8 +92,9 @@ const DENIED: readonly (readonly [string, RegExp])[] = [
   [`SELECT DISTINCT ON (user_email) * FROM traces WHERE ${PIN}`, /distinct on/],
   [`SELECT DISTINCT user_email FROM traces WHERE ${PIN}`, /SELECT DISTINCT compares masked column/],
   [`SELECT DISTINCT * FROM traces WHERE ${PIN}`, /SELECT DISTINCT compares whole rows of public\.traces/],
-  [`SELECT (t).user_email FROM traces t WHERE t.${PIN}`, /whole rows of public\.traces is used in an expression.*field or subscript/],
-  [`SELECT (t.*).user_email FROM traces t WHERE t.${PIN}`, /whole rows/],
+  // Field selection by name is refused outright: Postgres may run (x).f as the call f(x).
+  [`SELECT (t).user_email FROM traces t WHERE t.${PIN}`, /field selection \(\.\.\.\)\.user_email/],
+  [`SELECT (t.*).user_email FROM traces t WHERE t.${PIN}`, /field selection \(\.\.\.\)\.user_email/],
   [`SELECT to_jsonb(t)->>'user_email' FROM traces t WHERE t.${PIN}`, /whole rows of public\.traces is used in an expression/],
   [`SELECT row_to_json(t)::text FROM traces t WHERE t.${PIN}`, /whole rows/],
   [`SELECT * FROM traces t WHERE t.${PIN} AND t::text LIKE '%@example.com%'`, /whole rows of public\.traces is compared in the WHERE/],
