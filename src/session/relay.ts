@@ -38,6 +38,7 @@ import {
   type TransactionStatus,
 } from '../../protocol/index.js';
 import { error as clientError, fatal, toErrorFields, tokenExpired, type ClientError } from '../errors.js';
+import { ObjectNameMap } from './object-name.js';
 import { Outbox } from './outbox.js';
 import { ResponseQueue, type Describable, type Pending } from './response-queue.js';
 import type { BoundPortal, Execution, PreparedStatement, StatementGate } from './statement-gate.js';
@@ -68,8 +69,9 @@ export class Relay {
   private readonly queue = new ResponseQueue();
   // Made on first use: an idle session (most of them, with a pooled client) never
   // prepares or binds anything, and two empty Maps are ~0.4 KB each session holds.
-  private statementMap: Map<string, StatementState> | undefined;
-  private portalMap: Map<string, PortalState> | undefined;
+  // Keyed as Postgres tells names apart (object-name.ts): by their first 63 bytes.
+  private statementMap: ObjectNameMap<StatementState> | undefined;
+  private portalMap: ObjectNameMap<PortalState> | undefined;
   private readonly backend: BackendReader;
   private txStatus: TransactionStatus = 'I';
   private clientBusy = false;
@@ -102,12 +104,12 @@ export class Relay {
   // masking plan, the recorded event) is derived once, not per statement.
   private lastRowDescription: { readonly raw: Buffer; readonly fields: readonly FieldDescription[] } | null = null;
 
-  private get statements(): Map<string, StatementState> {
-    return (this.statementMap ??= new Map());
+  private get statements(): ObjectNameMap<StatementState> {
+    return (this.statementMap ??= new ObjectNameMap());
   }
 
-  private get portals(): Map<string, PortalState> {
-    return (this.portalMap ??= new Map());
+  private get portals(): ObjectNameMap<PortalState> {
+    return (this.portalMap ??= new ObjectNameMap());
   }
 
   constructor(
@@ -318,7 +320,7 @@ export class Relay {
             const statement: StatementState = { name: msg.name, sql: msg.sql, paramTypes: msg.paramTypes, analysis, fields: undefined };
             this.statements.set(msg.name, statement);
             this.toUpstream(frame.raw);
-            this.queue.push({ kind: 'parse', failed: () => forget(this.statements, msg.name, statement) });
+            this.queue.push({ kind: 'parse', failed: () => this.statements.forget(msg.name, statement) });
           });
         }
         case 'Bind': {
@@ -342,7 +344,7 @@ export class Relay {
             };
             this.portals.set(msg.portal, portal);
             this.toUpstream(frame.raw);
-            this.queue.push({ kind: 'bind', failed: () => forget(this.portals, msg.portal, portal) });
+            this.queue.push({ kind: 'bind', failed: () => this.portals.forget(msg.portal, portal) });
           });
         }
         case 'Describe': {
@@ -608,7 +610,7 @@ export class Relay {
         // Outside a transaction block the upstream has dropped every portal bound before
         // this Sync; later Binds of the same names are new portals.
         if (this.txStatus === 'I') {
-          for (const [name, portal] of this.portals) if (portal.epoch < this.syncsAnswered) this.portals.delete(name);
+          this.portals.deleteWhere((portal) => portal.epoch < this.syncsAnswered);
         }
         this.suppressed = false;
         this.toClient(frame.raw);
@@ -776,11 +778,6 @@ interface PortalState extends BoundPortal, Describable {
   describeSent: boolean;
   /** Syncs forwarded before it was bound. */
   readonly epoch: number;
-}
-
-/** Removes `name` from `map` if it still holds `entry` (a later one may have replaced it). */
-function forget<T>(map: Map<string, T>, name: string, entry: T): void {
-  if (map.get(name) === entry) map.delete(name);
 }
 
 /**
