@@ -3,7 +3,7 @@
 // strncmp(a, b, 63): two names that share their first 63 bytes are ONE statement (or
 // portal) upstream, whatever follows. The relay's maps must use the same identity, or
 // it decides a Bind on the text it recorded for one name while the upstream runs the
-// text it holds under the other (test/integration/hardening/review-2.test.ts).
+// text it holds under the other (test/integration/hardening/long-object-names.test.ts).
 //
 // The key is the first 63 bytes of the name's UTF-8, one char per byte (latin1), so
 // that it is equal for two names exactly when those bytes are: a byte-level prefix may

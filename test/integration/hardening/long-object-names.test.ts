@@ -1,5 +1,3 @@
-// Second security review: the protocol and session layer.
-//
 // Postgres keys prepared statements and portals in hash tables whose keys are
 // NAMEDATALEN (64) bytes: a name is compared on its first 63 bytes only (dynahash's
 // string_compare is strncmp(a, b, keysize - 1)). Two names that share their first 63
