@@ -47,7 +47,7 @@ function unhex(values: readonly string[]): string {
 
 const unreverse = (s: string): string => [...s].reverse().join('');
 
-describe('a scanned value cast to bytea, inside JSON, comes back hex-encoded', () => {
+describe('a scanned value cast to bytea comes back hex-encoded inside JSON or text', () => {
   // derivation.ts keeps a cast to bytea "whole" (PRESERVING_CASTS) and lets JSON
   // builders carry it. The masker decodes a bytea column's hex (value-masker.ts, kind
   // 'bytes'), but to_jsonb/json_build_* turn the bytea into a JSON string "\x4f50..."
@@ -60,6 +60,10 @@ describe('a scanned value cast to bytea, inside JSON, comes back hex-encoded', (
       'jsonb_build_object over a tool call (JWT)',
       "SELECT jsonb_build_object('a', (tool_calls #>> '{0,arguments,auth,headers,authorization}')::bytea) FROM trace_steps WHERE trace_id = $1 AND tool_calls IS NOT NULL",
     ],
+    // Cast back to text, the bytea's hex output is a text value: the masker scans it as prose.
+    ['content::bytea::text', 'SELECT content::bytea::text FROM trace_steps WHERE trace_id = $1 ORDER BY step'],
+    ['(SELECT summary::bytea)::varchar', 'SELECT (SELECT summary::bytea)::varchar FROM traces WHERE trace_id = $1'],
+    ['a subquery row holding a bytea, as text', 'SELECT x::text FROM (SELECT content::bytea AS b FROM trace_steps WHERE trace_id = $1) x'],
   ])('%s', async (_name, sql) => {
     const { denied, values } = await returned(sql);
     if (denied) return;
