@@ -14,7 +14,9 @@
 //     jsonb_extract_path, jsonb_array_elements/jsonb_each in FROM, simple jsonpaths),
 //     casts to text/varchar/bytea, JSON and array builders and aggregates (to_jsonb,
 //     array_agg, jsonb_agg ...), coalesce/CASE/nullif, min/max, lag/lead ...: the value
-//     still reaches the masker whole, inside JSON or an array at worst;
+//     still reaches the masker whole, inside JSON or an array at worst. A bytea reaches it
+//     whole only as a bytea (whose hex the masker decodes): cast to text, built into JSON
+//     or into a record, it is hex text the detectors cannot read;
 //   - compute on it in a way text does not allow: arithmetic and date/time functions
 //     (step + 1, sum(step), date_trunc('day', created_at)); a text column there is a type
 //     error. The result still carries the value, so the same rules apply to it further on;
@@ -33,7 +35,8 @@
 // between two scanned values. Sorting (ORDER BY, min/max, greatest/least, window and
 // aggregate ORDER BY) is a range comparison too: allowed over data, denied when the
 // sorted value may be a text value of the statement's own (coalesce(content, 'guess'), a
-// UNION with a VALUES list).
+// UNION with a VALUES list). A hypothetical-set aggregate (rank('guess') WITHIN GROUP
+// (ORDER BY content)) compares its arguments with the sorted values: a range comparison.
 import type { Clause, EntryId, ExprId, ExprNode, ExprRoot, OperatorForm, OutputRef, QualifiedName, ScopeId, SelectFacts, TypeRef, UseId, ValueRef } from '../sql/facts.js';
 import { referencedOutputs } from './column-access.js';
 import type { RelationClass } from './relations.js';
@@ -62,6 +65,12 @@ interface Taint {
   readonly isNull: boolean;
   /** Level 2: the scanned column it comes from, for messages. */
   readonly source: string;
+  /**
+   * Level 2: may be a bytea (a cast to bytea). The masker decodes a bytea column's hex
+   * output, but nothing else does: cast to text, built into JSON (to_jsonb renders it
+   * as the string "\\x4f50...") or into a record's text, the secret leaves as hex.
+   */
+  readonly bytes?: boolean;
 }
 
 const CLEAN_TEXT: Taint = { level: 0, mixed: false, typed: false, isNull: false, source: '' };
@@ -71,8 +80,13 @@ const DESTROYED: Taint = { level: 1, mixed: false, typed: true, isNull: false, s
 const DESTROYED_UNTYPED: Taint = { level: 1, mixed: false, typed: false, isNull: false, source: '' };
 const UNTRACEABLE = 'a column the policy cannot trace';
 
-function whole(source: string, mixed: boolean): Taint {
-  return { level: 2, mixed, typed: false, isNull: false, source };
+function whole(source: string, mixed: boolean, bytes = false): Taint {
+  return bytes ? { level: 2, mixed, typed: false, isNull: false, source, bytes } : { level: 2, mixed, typed: false, isNull: false, source };
+}
+
+/** Some scanned value among `ts` may be a bytea. */
+function anyBytes(ts: readonly Taint[]): boolean {
+  return ts.some((t) => t.level === 2 && t.bytes === true);
 }
 
 /** An operator's result with no scanned operand: typed only when every operand is. */
@@ -93,8 +107,8 @@ function destroyed(args: readonly Taint[]): Taint {
  * matched it with a text column, so the scanned alternatives are of that type too.
  */
 function alternatives(alts: readonly Taint[]): Taint {
-  const w = alts.find((a) => a.level === 2);
-  if (w) return whole(w.source, alts.some((a) => (a.level === 2 ? a.mixed : !a.isNull && !a.typed)));
+  const w = alts.find((a) => a.level === 2 && a.bytes) ?? alts.find((a) => a.level === 2);
+  if (w) return whole(w.source, alts.some((a) => (a.level === 2 ? a.mixed : !a.isNull && !a.typed)), anyBytes(alts));
   if (alts.length === 0) return CLEAN_TEXT;
   const level = alts.some((a) => a.level === 1) ? 1 : 0;
   const typed = alts.every((a) => a.typed);
@@ -115,7 +129,7 @@ const BOTTOM: Taint = { level: 0, mixed: false, typed: true, isNull: true, sourc
 
 /** `a` is at most as restrictive as `b` in every respect. */
 function below(a: Taint, b: Taint): boolean {
-  return a.level <= b.level && (!a.mixed || b.mixed) && (a.typed || !b.typed) && (!b.isNull || a.isNull);
+  return a.level <= b.level && (!a.mixed || b.mixed) && (a.typed || !b.typed) && (!b.isNull || a.isNull) && (!a.bytes || b.bytes === true);
 }
 
 function join(a: Taint, b: Taint): Taint {
@@ -125,6 +139,7 @@ function join(a: Taint, b: Taint): Taint {
     typed: a.typed && b.typed,
     isNull: a.isNull && b.isNull,
     source: a.level === 2 ? a.source : b.source,
+    ...(anyBytes([a, b]) ? { bytes: true } : {}),
   };
 }
 
@@ -225,7 +240,13 @@ const TYPED_RESULTS = new Set(['to_date', 'to_timestamp', 'to_number', 'gen_rand
 // typed value a scanned one may be range-compared with. to_char's format spells any text
 // of the statement's own (to_char(0, '"OPENAI_API_KEY=sk-M"')), so its result is also
 // "mixed" when it carries a scanned number or time (to_char(step, '"guess"')).
-const TEXT_RESULTS = new Set(['to_char', 'md5', 'format_type', 'array_dims', 'json_typeof', 'jsonb_typeof']);
+// The sha* hashes return bytea, which a scanned value cast to bytea compares with: a hash
+// of a chosen value is no typed value either.
+const TEXT_RESULTS = new Set(['to_char', 'md5', 'sha224', 'sha256', 'sha384', 'sha512', 'format_type', 'array_dims', 'json_typeof', 'jsonb_typeof']);
+// Hypothetical-set aggregates: rank('guess') WITHIN GROUP (ORDER BY content) is where
+// 'guess' would sort among the data, a range comparison of each argument with its
+// ORDER BY value.
+const HYPOTHETICAL_SET = new Set(['rank', 'dense_rank', 'percent_rank', 'cume_dist']);
 
 // A path of member accessors and array subscripts only: `$.a.b[*]`, `lax $."x y"[0]`,
 // `$.**`. No filters (`?`, like_regex, starts with, comparisons) and no methods.
@@ -385,7 +406,13 @@ class Derivation {
     const taints: Taint[] = [];
     for (const o of origins) if (o.type !== 'base') taints.push(this.originTaint(o));
     for (const o of origins) if (o.type === 'base') taints.push(this.originTaint(o));
-    return alternatives(taints);
+    const t = alternatives(taints);
+    const ctx = this.facts.uses[id]?.context;
+    // `x::text`, `to_jsonb(x)`, `json_agg(x)` ... as a whole select-list item over a bare
+    // name are analysed as a use of x alone (a whole row, or a column: the analyser cannot
+    // tell which): a bytea in it would leave as hex.
+    if (ctx?.type === 'wholerow-output' && t.bytes) throw new Denied(bytesMessage(ctx.via, t.source, 'renders a bytea as hex', 'select list'));
+    return t;
   }
 
   private originTaint(o: Origin): Taint {
@@ -454,10 +481,11 @@ class Derivation {
     const alts: Taint[] = [];
     for (const r of this.rootsByEntry.get(entry) ?? []) {
       const t = this.value(r.value, r.clause);
+      let bytes = false;
       if (t.level === 2) {
-        for (const def of r.fromFunction?.definitions ?? []) this.castOf(def, t, `a column declared as ${typeName(def)}`, r.clause, true);
+        for (const def of r.fromFunction?.definitions ?? []) bytes = this.castOf(def, t, `a column declared as ${typeName(def)}`, r.clause, true).bytes === true || bytes;
       }
-      alts.push(t);
+      alts.push(bytes ? { ...t, bytes } : t);
     }
     this.entriesInProgress.delete(entry);
     const t = alts.length ? alternatives(alts) : whole(UNTRACEABLE, true);
@@ -521,6 +549,7 @@ class Derivation {
       case 'row': {
         const args = all(n.args);
         const r = alternatives(args);
+        if (n.type === 'row' && r.bytes) throw new Denied(bytesMessage('a ROW(...) value', r.source, 'renders a bytea field as hex in the record', clause));
         return r.level < 2 ? { ...r, typed: args.length > 0 && args.every((a) => a.typed) } : r;
       }
       case 'greatest-least': {
@@ -528,7 +557,7 @@ class Derivation {
         this.range('greatest/least', 'compares', args, clause);
         // Compared only with typed values (or NULL), it is one of the scanned values or a typed one.
         const w = args.find((a) => a.level === 2);
-        return w ? whole(w.source, false) : alternatives(args);
+        return w ? whole(w.source, false, anyBytes(args)) : alternatives(args);
       }
       case 'sql-value':
         return CLEAN_TYPED;
@@ -567,6 +596,7 @@ class Derivation {
       for (const v of n.window.offsets) this.value(v, clause);
     }
     const name = builtin(n.name) ?? '';
+    if (HYPOTHETICAL_SET.has(name) && n.order.length > 0) this.range(`${n.name.name}() WITHIN GROUP`, 'compares', [...args, ...order], clause);
     const r = RULES.get(name);
     const scanned = args.findIndex((a) => a.level === 2);
     if (scanned === -1 && !(r?.kind === 'ordered-set' && order.some((t) => t.level === 2))) {
@@ -591,6 +621,7 @@ class Derivation {
         const t = alternatives(carried);
         if (t.level < 2) return DESTROYED_UNTYPED;
         if (r.compares && t.mixed) throw new Denied(compareMessage(`${n.name.name}() compares`, t.source));
+        if (t.bytes && name.includes('json')) throw new Denied(bytesMessage(what, t.source, 'renders a bytea as a JSON string of hex', clause));
         return t;
       }
       case 'jsonpath': {
@@ -635,7 +666,7 @@ class Derivation {
         return destroyed(args);
       case 'nullif': {
         const first = args[0] ?? CLEAN_TEXT;
-        if (first.level === 2) return whole(first.source, first.mixed);
+        if (first.level === 2) return whole(first.source, first.mixed, first.bytes);
         return args.some((a) => a.level > 0) ? { ...first, level: 1 } : first;
       }
       case 'between':
@@ -711,7 +742,9 @@ class Derivation {
       const typed = name !== null && !target.array && TYPED_TYPES.has(name);
       return { ...arg, typed, isNull: arg.isNull };
     }
+    if (arg.bytes && !(name === 'bytea' && !target.array && !target.typmods)) throw new Denied(bytesMessage(what, arg.source, 'renders a bytea as hex', clause));
     if (name !== null && !target.array) {
+      if (name === 'bytea' && !target.typmods) return { ...arg, bytes: true };
       if ((PRESERVING_CASTS.has(name) || (fromJson && (name === 'json' || name === 'jsonb'))) && !target.typmods) return arg;
       if (DESTROYING_CASTS.has(name)) return DESTROYED;
     }
@@ -751,6 +784,13 @@ function where(clause: Clause): string {
 function transformMessage(what: string, source: string, clause: Clause): string {
   const advice = CONDITIONS.has(clause) ? 'compare whole values instead (=, <>, IN, IS NULL, JSON operators)' : 'select the column itself (the masker recognises secrets only in whole values)';
   return `${what} over ${source} would return text the masking detectors cannot recognise (a secret cut into pieces, re-encoded or re-cased is not masked): ${advice}${where(clause)}`;
+}
+
+function bytesMessage(what: string, source: string, why: string, clause: Clause): string {
+  return (
+    `${what} over ${source} ${why}, which the masking detectors do not decode (only a bytea column is): ` +
+    `select the bytea itself, or the text column without the cast${where(clause)}`
+  );
 }
 
 function searchMessage(what: string, source: string, clause: Clause): string {

@@ -83,6 +83,41 @@ const ATTACKS: Record<string, readonly Attack[]> = {
       RANGE,
     ],
   ],
+  'a range comparison hidden in a hypothetical-set aggregate': [
+    // rank('guess') WITHIN GROUP (ORDER BY content) is 1 + the rows sorting before 'guess'.
+    [`SELECT rank('OPENAI_API_KEY=sk-M') WITHIN GROUP (ORDER BY content) ${T}`, /rank\(\) WITHIN GROUP compares public\.trace_steps\.content with a value that could be text/],
+    [`SELECT dense_rank($2) WITHIN GROUP (ORDER BY content) ${T}`, /dense_rank\(\) WITHIN GROUP compares public\.trace_steps\.content/],
+    [`SELECT percent_rank('sk-M') WITHIN GROUP (ORDER BY tool_calls->>'key') ${T}`, /percent_rank\(\) WITHIN GROUP compares public\.trace_steps\.tool_calls/],
+    [`SELECT cume_dist('sk-M', 1) WITHIN GROUP (ORDER BY content, step) ${T}`, /cume_dist\(\) WITHIN GROUP compares public\.trace_steps\.content/],
+    [`SELECT step ${T} AND (SELECT rank(to_char(0, '"sk-M"')) WITHIN GROUP (ORDER BY i.content) FROM trace_steps i WHERE i.${PIN}) = 1`, /rank\(\) WITHIN GROUP compares/],
+    [`SELECT rank(coalesce(content, 'sk-M')) WITHIN GROUP (ORDER BY content) ${T}`, /rank\(\) WITHIN GROUP compares public\.trace_steps\.content with values of the statement's own/],
+    // A hash of a chosen value is bytea of the statement's own, not a typed value.
+    [`SELECT step ${T} AND content::bytea >= sha256('x')`, RANGE],
+  ],
+  'a bytea rendered as hex text (the masker decodes only a bytea column)': [
+    [`SELECT content::bytea::text ${T}`, /a cast to text over public\.trace_steps\.content renders a bytea as hex/],
+    [`SELECT CAST(CAST(content AS bytea) AS varchar) ${T}`, /a cast to varchar over public\.trace_steps\.content renders a bytea as hex/],
+    [`SELECT to_jsonb(content::bytea) ${T}`, /function to_jsonb over public\.trace_steps\.content renders a bytea as a JSON string of hex/],
+    [`SELECT jsonb_agg(content::bytea) ${T}`, /renders a bytea as a JSON string of hex/],
+    [`SELECT json_build_array(step, (tool_calls->>'key')::bytea) ${T}`, /function json_build_array over public\.trace_steps\.tool_calls renders a bytea/],
+    [`SELECT array_to_json(array_agg(content::bytea)) ${T}`, /renders a bytea as a JSON string of hex/],
+    [`SELECT jsonb_object_agg(step, content::bytea) ${T}`, /function jsonb_object_agg over public\.trace_steps\.content renders a bytea/],
+    [`SELECT ROW(content::bytea, 1) ${T}`, /a ROW\(\.\.\.\) value over public\.trace_steps\.content renders a bytea field as hex/],
+    [`SELECT coalesce(content::bytea, '')::text ${T}`, /renders a bytea as hex/],
+    [`SELECT nullif(content::bytea, '')::text ${T}`, /renders a bytea as hex/],
+    [`SELECT greatest(content::bytea, content::bytea)::text ${T}`, /renders a bytea as hex/],
+    [`SELECT (SELECT summary::bytea FROM traces WHERE ${PIN})::text`, /a cast to text over public\.traces\.summary renders a bytea as hex/],
+    [`SELECT u.b::text FROM trace_steps s, unnest(ARRAY[s.content::bytea]) u(b) WHERE s.${PIN}`, /renders a bytea as hex/],
+    [`SELECT t.b::text FROM trace_steps s, LATERAL jsonb_to_record(s.tool_calls) AS t(b bytea) WHERE s.${PIN}`, /renders a bytea as hex/],
+    [`WITH RECURSIVE r(v, n) AS (SELECT content::bytea, 1 ${T} UNION ALL SELECT v, n + 1 FROM r WHERE n < 3) SELECT v::varchar FROM r`, /renders a bytea as hex/],
+    // A bare name cast or passed to a JSON function in the select list (x::text,
+    // to_jsonb(x), json_agg(x)): the analyser records a use of x alone.
+    [`SELECT b::text FROM (SELECT content::bytea AS b ${T}) x`, /a cast to text over public\.trace_steps\.content renders a bytea as hex/],
+    [`SELECT x::text FROM (SELECT content::bytea AS b ${T}) x`, /renders a bytea as hex/],
+    [`SELECT to_jsonb(x) FROM (SELECT content::bytea AS b ${T}) x`, /to_jsonb\(\) over public\.trace_steps\.content renders a bytea as hex/],
+    [`SELECT json_agg(b) FROM (SELECT content::bytea AS b ${T}) x`, /json_agg\(\) over public\.trace_steps\.content renders a bytea as hex/],
+    [`SELECT v::text FROM (SELECT content::bytea ${T} UNION ALL SELECT NULL) u(v)`, /renders a bytea as hex/],
+  ],
   'case changes (the detectors are case-sensitive)': [
     [`SELECT upper(content) ${T}`, TRANSFORM],
     [`SELECT lower(content) ${T}`, TRANSFORM],
@@ -312,6 +347,13 @@ const LEGIT: readonly (readonly [sql: string, params?: readonly string[]])[] = [
   // windows
   [`SELECT step, row_number() OVER (PARTITION BY role ORDER BY step), lag(content) OVER (ORDER BY step), first_value(content) OVER w ${T} WINDOW w AS (ORDER BY step)`],
   [`SELECT rank() OVER (ORDER BY content), dense_rank() OVER (PARTITION BY content) ${T}`],
+  // hypothetical-set aggregates against typed values, or data against data
+  [`SELECT rank(3) WITHIN GROUP (ORDER BY step), cume_dist(now()) WITHIN GROUP (ORDER BY created_at) FROM traces t JOIN trace_steps s USING (trace_id) WHERE t.${PIN}`],
+  [`SELECT rank(s.content) WITHIN GROUP (ORDER BY i.content) FROM trace_steps s JOIN trace_steps i USING (trace_id) WHERE s.${PIN} GROUP BY s.content`],
+  // bytea: whole as a bytea, hashed, measured, compared whole, aggregated into a bytea[]
+  [`SELECT content::bytea, length(content::bytea), md5(content::bytea), sha512(content::bytea), max(content::bytea), array_agg(content::bytea) ${T} GROUP BY content`],
+  [`SELECT step ${T} AND content::bytea = '\\x00' ORDER BY content::bytea`],
+  [`SELECT b FROM (SELECT content::bytea AS b ${T}) x ORDER BY b`],
   // order, distinct, limits
   [`SELECT * ${T} ORDER BY content, step DESC NULLS LAST LIMIT 5`],
   [`SELECT DISTINCT role ${T}`],
