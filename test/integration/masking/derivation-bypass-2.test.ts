@@ -3,9 +3,12 @@
 // planted secrets back in a form the detectors miss but a program turns back into the
 // secret, or reads them through a comparison oracle. Each statement must either be denied
 // by the policy (42501) or come back with no planted secret recoverable from it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
-import { getToken } from '../../helpers/env.js';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
@@ -69,6 +72,69 @@ describe('a scanned value cast to bytea comes back hex-encoded inside JSON or te
     if (denied) return;
     expect(leaked(values.join('\n'))).toEqual([]);
     expect(leaked(unhex(values))).toEqual([]);
+  });
+});
+
+describe('a record holding a bytea, under a policy of detectors alone', () => {
+  // With column rules, an anonymous record is NULL (it could hold a ruled column); with
+  // detectors alone it is masked field by field as text, and a bytea field is its hex
+  // output there, not a bytea column the masker decodes.
+  const TABLE = `bytea_rec_${process.pid}`;
+  const SECRET = PLANTED.find((p) => p.kind === 'email')?.needle ?? 'alice@example.com';
+  let dir: string;
+  let own: TestProxy;
+  beforeAll(async () => {
+    await withSuperuser((db) =>
+      db.query(
+        `CREATE TABLE public.${TABLE} (trace_id text PRIMARY KEY, owner text, content text);
+         INSERT INTO public.${TABLE} VALUES ('mine', 'agent-a', 'write to ${SECRET} today');
+         GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser};`,
+      ),
+    );
+    dir = mkdtempSync(join(tmpdir(), 'tracegate-bytea-rec-'));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(
+      policyFile,
+      `version: 1
+traceTables:
+  - { table: public.${TABLE}, key: trace_id, owner: owner }
+rules:
+  - name: owners
+    groups: [ai-agents]
+    entitlement: { owner: { claim: sub } }
+`,
+    );
+    own = await startTestProxy({ policyFile });
+  });
+  afterAll(async () => {
+    await own?.close();
+    rmSync(dir, { recursive: true, force: true });
+    await withSuperuser((db) => db.query(`DROP TABLE public.${TABLE}`));
+  });
+
+  test.each([
+    ['a subquery row', `SELECT x FROM (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) x`],
+    ['a subquery row with another column', `SELECT x FROM (SELECT content::bytea AS b, 1 AS n FROM ${TABLE} WHERE trace_id = $1) x`],
+    ['a CTE row', `WITH w AS (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) SELECT w FROM w`],
+    ['an array of rows', `SELECT array_agg(x) FROM (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) x`],
+  ])('%s', async (_name, sql) => {
+    const client = await own.connect(agent);
+    try {
+      const plain = await client.query({ text: `SELECT content FROM ${TABLE} WHERE trace_id = $1`, values: ['mine'] });
+      expect(JSON.stringify(plain.rows)).not.toContain(SECRET);
+      const r = await client.query({ text: sql, values: ['mine'], rowMode: 'array' }).then(
+        (res) => res,
+        (e: Error & { code?: string }) => {
+          if (e.code === '42501') return null;
+          throw e;
+        },
+      );
+      if (r === null) return;
+      const values = (r.rows as unknown[][]).flat().map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+      expect(unhex(values)).not.toContain(SECRET);
+    } finally {
+      await client.end();
+    }
   });
 });
 
