@@ -30,6 +30,9 @@ export function fieldBytes(r: Buffer | ByteEdits | null | undefined, buf: Buffer
 export type TextMask = (text: string) => string | null | undefined;
 
 /** Arrays of records of arrays...: deeper than this, a value is NULL rather than walked. */
+// bytea's hex output (bytea_output = hex, the default; the escape format spells printable
+// bytes as themselves, which the detectors read as text).
+const BYTEA_HEX = /^\\x(?:[0-9a-fA-F]{2})*$/;
 const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
 const EMPTY: readonly PathRule[] = [];
@@ -228,9 +231,14 @@ export class ValueMasker {
     return this.mask(typeOid, format, hint, 0);
   }
 
-  /** An anonymous record literal, each field masked as text (JSON when it is JSON). */
+  /**
+   * An anonymous record literal, each field masked as text (JSON when it is JSON). A
+   * field has no type here, and a bytea field is its hex output (`\x4f50...`): read as
+   * a bytea column is (the 'bytes' kind), NULL when its bytes hold a hit.
+   */
   private recordText(t: string): string | null {
     return maskRecordText(t, (f) => {
+      if (BYTEA_HEX.test(f)) return this.hits(Buffer.from(f.slice(2), 'hex').toString('utf8')) ? null : undefined;
       const m = this.maskString(f);
       return m === f ? undefined : m;
     });

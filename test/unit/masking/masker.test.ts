@@ -176,6 +176,18 @@ describe('DataRow rewriting', () => {
     expect(out).toEqual({ hasNull: 1, items: [EMAIL, null, 'plain'] });
   });
 
+  it("reads a record field that is bytea's hex output as bytes: NULL when they hold a hit", () => {
+    const p = plan(all, [field('t', Oid.record)]);
+    // As record_out writes it: quoted, its backslash doubled.
+    const hex = (s: string): string => `\\\\x${Buffer.from(s).toString('hex')}`;
+    const secret = hex('mail bob@example.com now');
+    expect(rowTexts(p.maskDataRow(dataRow([`(1,"${secret}")`])))).toEqual(['(1,)']);
+    expect(rowTexts(p.maskDataRow(dataRow([`("${secret}",x)`])))).toEqual(['(,x)']);
+    // Hex that holds nothing, and text that only starts like it, are left as they are.
+    const clean = `(1,"${hex('nothing to see')}","\\\\xzz")`;
+    expect(rowTexts(p.maskDataRow(dataRow([clean])))).toEqual([clean]);
+  });
+
   it('masks whole-row records in both formats', () => {
     const p = plan(all, [field('t', Oid.record)]);
     expect(rowTexts(p.maskDataRow(dataRow(['(t-1,bob@example.com,,"a ""quoted"" x@y.io")'])))).toEqual([
