@@ -30,11 +30,21 @@ export function fieldBytes(r: Buffer | ByteEdits | null | undefined, buf: Buffer
 export type TextMask = (text: string) => string | null | undefined;
 
 /** Arrays of records of arrays...: deeper than this, a value is NULL rather than walked. */
-// bytea's hex output (bytea_output = hex, the default; the escape format spells printable
-// bytes as themselves, which the detectors read as text).
-const BYTEA_HEX = /^\\x(?:[0-9a-fA-F]{2})*$/;
 const MAX_DEPTH = 8;
 const JSONB_VERSION = 1;
+
+// bytea's hex output (bytea_output = hex, the default; the escape format spells printable
+// bytes as themselves, which the detectors read as text), anywhere in a field: a bytea,
+// or one inside an array or a nested record, whose backslash each level doubles.
+const BYTEA_HEX_RUN = /\\+x((?:[0-9a-fA-F]{2})+)/g;
+
+/** The bytes of every bytea hex output in `text`, decoded as UTF-8, or null if there is none. */
+function byteaHexRuns(text: string): string | null {
+  let out: string | null = null;
+  for (const m of text.matchAll(BYTEA_HEX_RUN)) out = (out === null ? '' : `${out}\n`) + Buffer.from(m[1] as string, 'hex').toString('utf8');
+  return out;
+}
+
 const EMPTY: readonly PathRule[] = [];
 const NO_HINTS: ScanHints = { triggers: 0, runs: [] };
 const SCRATCH_BYTES = 64;
@@ -233,12 +243,13 @@ export class ValueMasker {
 
   /**
    * An anonymous record literal, each field masked as text (JSON when it is JSON). A
-   * field has no type here, and a bytea field is its hex output (`\x4f50...`): read as
-   * a bytea column is (the 'bytes' kind), NULL when its bytes hold a hit.
+   * field has no type here, and a bytea in it is its hex output (`\x4f50...`): read as
+   * a bytea column is (the 'bytes' kind), the field NULL when the bytes hold a hit.
    */
   private recordText(t: string): string | null {
     return maskRecordText(t, (f) => {
-      if (BYTEA_HEX.test(f)) return this.hits(Buffer.from(f.slice(2), 'hex').toString('utf8')) ? null : undefined;
+      const bytes = byteaHexRuns(f);
+      if (bytes !== null && this.hits(bytes)) return null;
       const m = this.maskString(f);
       return m === f ? undefined : m;
     });

@@ -117,6 +117,8 @@ rules:
     ['a subquery row with another column', `SELECT x FROM (SELECT content::bytea AS b, 1 AS n FROM ${TABLE} WHERE trace_id = $1) x`],
     ['a CTE row', `WITH w AS (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) SELECT w FROM w`],
     ['an array of rows', `SELECT array_agg(x) FROM (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) x`],
+    ['a row holding an array of bytea', `SELECT x FROM (SELECT ARRAY[content::bytea] AS b FROM ${TABLE} WHERE trace_id = $1) x`],
+    ['a row holding a row', `SELECT x FROM (SELECT y FROM (SELECT content::bytea AS b, 1 AS n FROM ${TABLE} WHERE trace_id = $1) y) x`],
   ])('%s', async (_name, sql) => {
     const client = await own.connect(agent);
     try {

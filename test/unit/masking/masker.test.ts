@@ -183,6 +183,11 @@ describe('DataRow rewriting', () => {
     const secret = hex('mail bob@example.com now');
     expect(rowTexts(p.maskDataRow(dataRow([`(1,"${secret}")`])))).toEqual(['(1,)']);
     expect(rowTexts(p.maskDataRow(dataRow([`("${secret}",x)`])))).toEqual(['(,x)']);
+    // Inside an array in the record, and in a nested record: each level doubles the backslash.
+    const inArray = `(1,"{""${hex('bob@example.com')}""}")`;
+    expect(rowTexts(p.maskDataRow(dataRow([inArray])))).toEqual(['(1,)']);
+    const nested = `(1,"(""${hex('bob@example.com').replaceAll('\\', '\\\\')}"")")`;
+    expect(rowTexts(p.maskDataRow(dataRow([nested])))).toEqual(['(1,)']);
     // Hex that holds nothing, and text that only starts like it, are left as they are.
     const clean = `(1,"${hex('nothing to see')}","\\\\xzz")`;
     expect(rowTexts(p.maskDataRow(dataRow([clean])))).toEqual([clean]);
