@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { AdminApiError, adminClientFrom, ADMIN_TOKEN_ENV, DEFAULT_ADMIN_URL, processIo, type CliIo } from '../admin/admin-client.js';
 import type { ApprovalView } from '../approvals/approval.js';
+import { terminalSafe } from './terminal-text.js';
 
 export const APPROVALS_HELP = `Usage:
   tracegate approvals list [--json]
@@ -82,17 +83,23 @@ function printQueue(approvals: readonly ApprovalView[], out: (line: string) => v
     out('no approval requests are waiting');
     return;
   }
+  // The statement, trace id and subjects are the requester's text: never written raw.
+  const say = (line: string): void => out(terminalSafe(line));
   for (const a of approvals) {
-    out(`${a.id}  waiting ${seconds(a.ageMs)}  ${a.requester.subject} -> trace ${a.traceId}  rule ${a.rule}  approvals ${a.approvals.length}/${a.quorum}`);
-    if (a.reason !== null) out(`  why: ${a.reason}`);
-    out(`  approvers: ${a.approverGroups.join(', ')}${a.approvals.length ? `; approved by ${a.approvals.map((v) => v.by).join(', ')}` : ''}`);
+    say(`${a.id}  waiting ${seconds(a.ageMs)}  ${a.requester.subject} -> trace ${a.traceId}  rule ${a.rule}  approvals ${a.approvals.length}/${a.quorum}`);
+    if (a.reason !== null) say(`  why: ${a.reason}`);
+    say(`  approvers: ${a.approverGroups.join(', ')}${a.approvals.length ? `; approved by ${a.approvals.map((v) => v.by).join(', ')}` : ''}`);
     // One line per request keeps the list scannable; the full text is in --json.
     const sql = a.statement.replace(/\s+/g, ' ').trim();
-    out(`  sql: ${sql.length > 160 ? `${sql.slice(0, 160)}…` : sql}`);
+    say(`  sql: ${sql.length > 160 ? `${sql.slice(0, 160)}…` : sql}`);
   }
 }
 
 function describeResult(view: ApprovalView): string {
+  return terminalSafe(resultText(view));
+}
+
+function resultText(view: ApprovalView): string {
   switch (view.state) {
     case 'approved':
       return `approved ${view.id}: the statement runs once, unless the policy was reloaded while it waited (approvers: ${view.approvals.map((v) => v.by).join(', ')})`;
