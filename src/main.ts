@@ -127,7 +127,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     },
   });
   const approvals: RunningApprovals =
-    shared?.approvals ?? new ApprovalBroker({ recorder: store, approverRevoked: (subject) => revocations.isRevoked({ subject, jti: undefined }) !== undefined });
+    shared?.approvals ?? new ApprovalBroker({ recorder: store, approverRevoked: (approver) => revocations.isRevoked(approver) !== undefined });
   const stopExpiry = revocations.startExpiry(60_000);
   metrics.watchApprovals(approvals);
   metrics.watchRevocations(revocations);

@@ -41,6 +41,12 @@ export interface ApprovalVote {
   readonly reason: string | null;
 }
 
+/** Who cast a vote: the subject, and the jti of the token it was cast with. */
+export interface Approver {
+  readonly subject: string;
+  readonly jti: string | undefined;
+}
+
 /** What approvers, the admin API and the web page see of a request. No token, no claims. */
 export interface ApprovalView {
   readonly id: string;

@@ -32,6 +32,7 @@ import type {
   ApprovalTicket,
   ApprovalView,
   ApprovalVote,
+  Approver,
 } from './approval.js';
 
 export interface BrokerTimers {
@@ -48,8 +49,11 @@ export interface ApprovalBrokerOptions {
   readonly retainSettledMs?: number;
   /** At most this many settled requests are kept; the oldest go first. Default 10 000. */
   readonly maxSettled?: number;
-  /** Whether an approver has been revoked since voting: such a vote no longer counts. */
-  readonly approverRevoked?: (subject: string) => boolean;
+  /**
+   * Whether an approver has been revoked since voting, by subject or by the jti of the
+   * token the vote was cast with: such a vote no longer counts.
+   */
+  readonly approverRevoked?: (approver: Approver) => boolean;
 }
 
 // setTimeout fires at once for delays past 2^31-1 ms, which would time every request out
@@ -74,6 +78,8 @@ interface Entry {
   readonly requestedAt: number;
   readonly expiresAt: number;
   readonly votes: Map<string, ApprovalVote>;
+  /** The jti of the token each approval was cast with, by subject (for revocation). */
+  readonly voteJtis: Map<string, string | undefined>;
   /** Set once the `requested` step is committed; until then nobody sees the request. */
   recorded: boolean;
   /** Why the `requested` step could not be recorded. */
@@ -105,7 +111,7 @@ export class ApprovalBroker implements ApprovalService {
   private readonly newId: () => string;
   private readonly retainSettledMs: number;
   private readonly maxSettled: number;
-  private readonly approverRevoked: (subject: string) => boolean;
+  private readonly approverRevoked: (approver: Approver) => boolean;
   private pendingCount = 0;
   private closed = false;
 
@@ -154,6 +160,7 @@ export class ApprovalBroker implements ApprovalService {
       requestedAt,
       expiresAt: requestedAt + input.timeoutMs,
       votes: new Map(),
+      voteJtis: new Map(),
       recorded: false,
       failure: undefined,
       state: 'pending',
@@ -263,9 +270,11 @@ export class ApprovalBroker implements ApprovalService {
         this.settle(entry, note === null ? { kind: 'denied', by: approver.subject } : { kind: 'denied', by: approver.subject, reason: note }, at);
       } else {
         entry.votes.set(approver.subject, { by: approver.subject, at, reason: note });
-        // An approver revoked after voting no longer stands behind the read: the quorum
-        // counts the votes of approvers still in good standing.
-        const standing = [...entry.votes.keys()].filter((subject) => !this.approverRevoked(subject));
+        entry.voteJtis.set(approver.subject, approver.jti);
+        // An approver revoked after voting (the subject, or the token the vote was cast
+        // with) no longer stands behind the read: the quorum counts the votes of
+        // approvers still in good standing.
+        const standing = [...entry.votes.keys()].filter((subject) => !this.approverRevoked({ subject, jti: entry.voteJtis.get(subject) }));
         if (standing.length >= input.quorum) this.settle(entry, { kind: 'approved', approvers: standing }, at);
       }
       const view = this.view(entry, at);

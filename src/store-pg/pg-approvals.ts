@@ -26,6 +26,7 @@ import type {
   ApprovalState,
   ApprovalTicket,
   ApprovalView,
+  Approver,
 } from '../approvals/approval.js';
 import type { ApprovalStep } from '../audit/store.js';
 import { scrubTokens } from '../audit/token-scrub.js';
@@ -43,8 +44,8 @@ export interface PgApprovalServiceOptions {
   /** Default 2000. */
   readonly pollMs?: number;
   readonly onError?: (err: unknown, context: string) => void;
-  /** Whether an approver has been revoked since voting: such a vote no longer counts (broker.ts). */
-  readonly approverRevoked?: (subject: string) => boolean;
+  /** Whether an approver (subject, or the jti voted with) has been revoked since voting: such a vote no longer counts (broker.ts). */
+  readonly approverRevoked?: (approver: Approver) => boolean;
 }
 
 const MAX_TIMEOUT_MS = 2_147_483_647;
@@ -269,7 +270,8 @@ export class PgApprovalService implements ApprovalService {
         throw new ApprovalError('already-decided', `approval request ${id} is timed out and cannot be changed`);
       }
       if (state !== 'pending') throw new ApprovalError('already-decided', `approval request ${id} is ${STATE_WORDS[state]} and cannot be changed`);
-      const votes = (await client.query<{ by_subject: string }>(`SELECT by_subject FROM ${this.s}.approval_votes WHERE approval_id = $1`, [id])).rows.map((v) => v.by_subject);
+      const cast = (await client.query<{ by_subject: string; jti: string | null }>(`SELECT by_subject, jti FROM ${this.s}.approval_votes WHERE approval_id = $1`, [id])).rows;
+      const votes = cast.map((v) => v.by_subject);
       if (vote === 'approve' && votes.includes(approver.subject)) {
         throw new ApprovalError(
           'already-voted',
@@ -293,14 +295,17 @@ export class PgApprovalService implements ApprovalService {
       if (vote === 'deny') {
         outcome = note === null ? { kind: 'denied', by: approver.subject } : { kind: 'denied', by: approver.subject, reason: note };
       } else {
-        await client.query(`INSERT INTO ${this.s}.approval_votes (approval_id, by_subject, at, reason) VALUES ($1, $2, $3, $4)`, [
+        await client.query(`INSERT INTO ${this.s}.approval_votes (approval_id, by_subject, at, reason, jti) VALUES ($1, $2, $3, $4, $5)`, [
           id,
           approver.subject,
           at,
           note,
+          approver.jti ?? null,
         ]);
         const revoked = this.options.approverRevoked ?? (() => false);
-        const standing = [...votes, approver.subject].filter((subject) => !revoked(subject));
+        const standing = [...cast.map((v) => ({ subject: v.by_subject, jti: v.jti ?? undefined })), { subject: approver.subject, jti: approver.jti }]
+          .filter((v) => !revoked(v))
+          .map((v) => v.subject);
         if (standing.length >= row.quorum) outcome = { kind: 'approved', approvers: standing };
       }
       if (outcome) {

@@ -233,6 +233,9 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [
       SELECT * FROM ${s}.quota_check(p_rule, p_subject, p_trace, p_max_traces, p_window_ms, p_per_minute)
     $fn$;
   `,
+  // The jti of the token an approval was cast with: a vote stops counting once that token
+  // is revoked, as it does once its subject is. NULL for votes cast before this column.
+  (s) => `ALTER TABLE ${s}.approval_votes ADD COLUMN jti text;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -54,7 +54,7 @@ export async function openSharedStore(opts: SharedStoreOptions): Promise<SharedS
       recorder: audit,
       onError: opts.onError,
       pollMs: opts.pollMs,
-      approverRevoked: (subject) => opts.revocations.isRevoked({ subject, jti: undefined }) !== undefined,
+      approverRevoked: (approver) => opts.revocations.isRevoked(approver) !== undefined,
     });
     const revocationSync = new PgRevocationSync({ pool, schema, listener, list: opts.revocations, onError: opts.onError, pollMs: opts.pollMs });
     // Handlers first, then LISTEN: nothing notified after start() resolves is missed.

@@ -195,11 +195,30 @@ describe('ApprovalBroker', () => {
   test('a vote by an approver revoked before the quorum is met no longer counts', async () => {
     const revoked = new Set<string>();
     const time = new ManualTime();
-    const broker = new ApprovalBroker({ recorder: new MemoryRecorder(), now: time.now, timers: time.timers, approverRevoked: (s) => revoked.has(s) });
+    const broker = new ApprovalBroker({ recorder: new MemoryRecorder(), now: time.now, timers: time.timers, approverRevoked: (a) => revoked.has(a.subject) });
     const ticket = broker.request(input({ quorum: 2 }));
     await recorded();
     await broker.approve(ticket.id, alice);
     revoked.add('alice');
+    expect((await broker.approve(ticket.id, bob)).state).toBe('pending');
+    const carol = identity('carol', ['security']);
+    expect((await broker.approve(ticket.id, carol)).state).toBe('approved');
+    expect(await ticket.outcome).toEqual({ kind: 'approved', approvers: ['bob', 'carol'] });
+  });
+
+  test('a vote cast with a token revoked by its jti no longer counts', async () => {
+    const revokedJtis = new Set<string>();
+    const time = new ManualTime();
+    const broker = new ApprovalBroker({
+      recorder: new MemoryRecorder(),
+      now: time.now,
+      timers: time.timers,
+      approverRevoked: (a) => a.jti !== undefined && revokedJtis.has(a.jti),
+    });
+    const ticket = broker.request(input({ quorum: 2 }));
+    await recorded();
+    await broker.approve(ticket.id, alice);
+    revokedJtis.add('jti-alice');
     expect((await broker.approve(ticket.id, bob)).state).toBe('pending');
     const carol = identity('carol', ['security']);
     expect((await broker.approve(ticket.id, carol)).state).toBe('approved');
