@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { isoOrDash, openStoreForCli, usage, type CliOut } from '../audit/cli-support.js';
 import { renderTable } from '../audit/psql-table.js';
 import { renderReplay } from '../audit/replay.js';
+import { terminalSafe } from './terminal-text.js';
 import type { AuditStore, SessionDetail } from '../audit/store.js';
 import { parseTimeSpec } from '../audit/time-spec.js';
 
@@ -65,7 +66,9 @@ export async function runSessionsCommand(args: string[], out: CliOut): Promise<n
       out(`no session ${id} in the audit store`);
       return 1;
     }
-    for (const line of command === 'show' ? renderShow(detail) : renderReplay(detail)) out(line);
+    // Recorded text (statements, results, application_name) is the clients' and the
+    // traces': never written to the terminal raw.
+    for (const line of command === 'show' ? renderShow(detail) : renderReplay(detail)) out(terminalSafe(line, true));
     return 0;
   } finally {
     await store.close();
@@ -99,7 +102,7 @@ async function list(
     columns.map((name) => ({ name, align: name === 'statements' || name === 'denied' ? 'right' : 'left' })),
     rows,
   )) {
-    out(line);
+    out(terminalSafe(line));
   }
   return 0;
 }

@@ -18,4 +18,8 @@ describe('terminalSafe', () => {
   test('bidirectional overrides and isolates, which reorder what is displayed', () => {
     expect(terminalSafe('x\u202ey\u2066z\u200f')).toBe('x\\u202ey\\u2066z\\u200f');
   });
+
+  test('over several lines: newline and tab stay, a carriage return does not', () => {
+    expect(terminalSafe('SELECT 1\n\tFROM x\r\u001b[2K', true)).toBe('SELECT 1\n\tFROM x\\u000d\\u001b[2K');
+  });
 });
