@@ -104,6 +104,17 @@ export class Resolver {
   }
 
   private resolveUncached(use: ColumnUse, depth: number): Resolution {
+    const r = this.resolveNamed(use, depth);
+    // A name no FROM item has is an error in Postgres, unless the policy's list of some
+    // item's columns is short of Postgres's (a column it does not know of): then it is
+    // a value the policy cannot follow, never one free of trace data. A bare name in
+    // ORDER BY, GROUP BY or DISTINCT ON may name an output column instead (recorded
+    // separately as an output reference), and nothing else can.
+    if (r.origins.length === 0 && !mayNameOutput(use)) return { ...r, origins: [{ type: 'unknown' }] };
+    return r;
+  }
+
+  private resolveNamed(use: ColumnUse, depth: number): Resolution {
     const ref = use.ref;
     if (ref.type === 'star') {
       const entries = ref.qualifier === null ? colsVisibleEntries(use.env) : this.byRefname(use.env, ref.qualifier);
@@ -328,6 +339,13 @@ function originsOf(lookups: readonly { readonly origins: readonly Origin[] }[]):
 
 function computed(scope: number, index: number): Origin {
   return { type: 'output', scope, index };
+}
+
+const OUTPUT_NAME_CLAUSES: ReadonlySet<string> = new Set(['order by', 'group by', 'distinct on']);
+
+function mayNameOutput(use: ColumnUse): boolean {
+  const ctx = use.context;
+  return use.ref.type === 'column' && use.ref.qualifier === null && ctx.type === 'expression' && ctx.via === null && OUTPUT_NAME_CLAUSES.has(ctx.clause);
 }
 
 function colsVisibleEntries(env: Env): EntryId[] {

@@ -124,7 +124,10 @@ function rangeVar(body: AstBody, ctx: FromCtx): ItemResult {
   // Only an unqualified name can mean a WITH query; `public.traces` is always the table.
   const cte = schema === null ? findCte(ctx.ctes, name) : null;
   if (cte) {
-    ctx.b.addEntry({ type: 'cte', id, refname: alias.name ?? name, name, query: cte.query, columnAliases: alias.columns.length ? alias.columns : cte.columnAliases });
+    // An alias list renames the first columns; the WITH query's own names (from its
+    // column list) stay on the rest, as Postgres applies them.
+    const columnAliases = [...alias.columns, ...cte.columnAliases.slice(alias.columns.length)];
+    ctx.b.addEntry({ type: 'cte', id, refname: alias.name ?? name, name, query: cte.query, columnAliases });
     return single(id);
   }
   // `FROM traces AS t(a, b)` renames the table's first columns by position, which this

@@ -183,6 +183,12 @@ class QueryAnalyzer {
       if (type !== 'List') throw new Unanalysable(`${type} in VALUES`);
       checkFields(type, items, F.List);
       const values = list(items['items'], 'VALUES row');
+      // A `*` in a VALUES row (x.*, (x).*) expands into every column of x: the list's
+      // width and the position of each value after it are then unknown.
+      for (const v of values) {
+        const { type: vt, body: vb } = unwrap(v);
+        if (endsInStar(vt, vb) || (vt === 'ColumnRef' && columnRefForm(vb).type === 'star')) throw new Unanalysable('x.* in a VALUES list (list the columns)');
+      }
       width = Math.max(width, values.length);
       values.forEach((v, index) => this.b.addRoot(analyzeExpr(v, ctx), 'values', { output: { scope: id, index } }));
     }
@@ -249,6 +255,9 @@ class QueryAnalyzer {
     const name = optionalString(body['name'], 'column alias') ?? figureColname(val);
     const location = int(body['location'], 'location');
     const { type: valType, body: valBody } = unwrap(val);
+    // Postgres expands `(x).*` here into every field of x, as many output columns as
+    // x has; counted as one, the columns after it would be named and numbered wrongly.
+    if (endsInStar(valType, valBody)) throw new Unanalysable('(x).* in the select list (write x.* for a table\'s or subquery\'s columns)');
     if (valType === 'ColumnRef') {
       checkFields(valType, valBody, COLUMN_REF_FIELDS);
       const ref = columnRefForm(valBody);
@@ -323,6 +332,14 @@ class QueryAnalyzer {
     }
     return null;
   }
+}
+
+/** `(x).*`: an indirection whose last step is `*`. */
+function endsInStar(type: string, body: AstBody): boolean {
+  if (type !== 'A_Indirection') return false;
+  const steps = list(body['indirection'], 'indirection');
+  const last = steps[steps.length - 1];
+  return last !== undefined && unwrap(last).type === 'A_Star';
 }
 
 function expectBody(value: unknown): AstBody {

@@ -61,7 +61,7 @@ describe('columns are still columns', () => {
     `SELECT g.g FROM generate_series(1, 3) g`,
     `SELECT x.v FROM (SELECT step AS v FROM trace_steps WHERE ${PIN}) x`,
     `SELECT to_jsonb(t) FROM traces t WHERE t.${PIN}`,
-    `SELECT (s).* FROM trace_steps s WHERE s.${PIN}`,
+    `SELECT s.* FROM trace_steps s WHERE s.${PIN}`,
     `SELECT c.relname, c.oid FROM pg_class c`,
   ])('%s', (sql) => {
     expect(run(sql, { who: agent, trace: TRACE }).outcome).toBe('allow');
