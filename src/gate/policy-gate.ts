@@ -41,7 +41,7 @@ import type { QueryFn, TraceFacts, TraceTableColumns } from '../upstream/lookups
 type Admissible = Exclude<Decision, { outcome: 'lookup' }>;
 import { paramsAsText } from './bind-params.js';
 import { ResultPlans } from './result-plans.js';
-import { Request, type Limits } from './request.js';
+import { Request, type Limits, type Usage } from './request.js';
 
 /** The part of the approval service the gate uses (ApprovalBroker fits). */
 export type ApprovalGateway = Pick<ApprovalService, 'request' | 'withdraw'>;
@@ -119,6 +119,8 @@ class PolicyGate implements StatementGate {
   /** Monitor mode never relaxes a credential session: its credential is its whole authority. */
   private readonly enforcing: boolean;
   private readonly plans: ResultPlans;
+  /** Rows and bytes a portal's Executes have returned so far (request.ts, Usage). */
+  private readonly portalUsage = new WeakMap<BoundPortal, Usage>();
 
   constructor(
     private readonly deps: GateDeps,
@@ -158,7 +160,9 @@ class PolicyGate implements StatementGate {
     // A portal outlives its Bind (held open in a transaction, run again after a row
     // limit): once the policy is reloaded, the decision made at Bind no longer holds.
     if (admission.policy !== this.deps.policy()) admission = await this.evaluate(admission.sql, admission.analysis, admission.params, admission.paramTypes);
-    const request = await this.admit(admission, 1);
+    let usage = this.portalUsage.get(portal);
+    if (!usage) this.portalUsage.set(portal, (usage = { rows: 0, bytes: 0 }));
+    const request = await this.admit(admission, 1, usage);
     const [execution] = request.executions(1);
     if (!execution) throw new Error('no execution');
     return execution;
@@ -240,10 +244,10 @@ class PolicyGate implements StatementGate {
   }
 
   /** A credential session's trace read is claimed here, once; then admitRequest. */
-  private async admit(admission: Admission, executions: number): Promise<Request> {
+  private async admit(admission: Admission, executions: number, usage?: Usage): Promise<Request> {
     const binding = this.info.identity.credential;
     const { decision } = admission;
-    if (!binding || decision.outcome === 'deny' || decision.category !== 'trace-read') return this.admitRequest(admission, executions, null);
+    if (!binding || decision.outcome === 'deny' || decision.category !== 'trace-read') return this.admitRequest(admission, executions, null, usage);
     if (this.credentialReadClaimed) {
       const decisionId = randomUUID();
       const reason = `the one-time credential ${binding.id} allows one read of trace ${binding.traceId}, and it has been made; request a new credential`;
@@ -252,7 +256,7 @@ class PolicyGate implements StatementGate {
     }
     this.credentialReadClaimed = true;
     try {
-      return await this.admitRequest(admission, executions, binding);
+      return await this.admitRequest(admission, executions, binding, usage);
     } catch (err) {
       this.deps.spendCredential?.(binding.id, 'its one read was refused before it ran');
       throw err;
@@ -260,7 +264,7 @@ class PolicyGate implements StatementGate {
   }
 
   /** Approval, quota, grant and a durable record: then the request may be forwarded. */
-  private async admitRequest(admission: Admission, executions: number, credential: CredentialBinding | null): Promise<Request> {
+  private async admitRequest(admission: Admission, executions: number, credential: CredentialBinding | null, usage?: Usage): Promise<Request> {
     const { decision, sql, params } = admission;
     const decisionId = randomUUID();
     let approvalId: string | null = null;
@@ -355,6 +359,7 @@ class PolicyGate implements StatementGate {
       terms?.maskingExempt === true,
       grant?.id ?? null,
       executions,
+      usage,
     );
     return request;
   }

@@ -34,6 +34,17 @@ export interface RequestOutcome {
 
 type Cutoff = { readonly code: '54000' | '57014'; readonly message: string };
 
+/**
+ * Rows and bytes counted against the limits. One result may span several requests: an
+ * Execute with a row limit suspends its portal, and the next Execute of that portal
+ * resumes the same result, so the portal's requests share one count (the limits bound
+ * the result, not each page of it).
+ */
+export interface Usage {
+  rows: number;
+  bytes: number;
+}
+
 export class Request {
   private rows = 0;
   private bytes = 0;
@@ -54,6 +65,7 @@ export class Request {
     private readonly maskingExempt: boolean,
     readonly grantId: string | null,
     executions: number,
+    private readonly usage: Usage = { rows: 0, bytes: 0 },
   ) {
     this.pending = Math.max(1, executions);
     this.startedAt = deps.now();
@@ -88,8 +100,11 @@ export class Request {
     if (this.cutoff || this.withheld) return null;
     this.rows++;
     this.bytes += frame.length;
-    if (this.rows > this.limits.maxRows || this.bytes > this.limits.maxBytes) {
-      const which = this.rows > this.limits.maxRows ? `more than ${this.limits.maxRows} rows` : `more than ${this.limits.maxBytes} bytes`;
+    const usage = this.usage;
+    usage.rows++;
+    usage.bytes += frame.length;
+    if (usage.rows > this.limits.maxRows || usage.bytes > this.limits.maxBytes) {
+      const which = usage.rows > this.limits.maxRows ? `more than ${this.limits.maxRows} rows` : `more than ${this.limits.maxBytes} bytes`;
       this.cutoff = { code: '54000', message: `result exceeds the policy limit: ${which} (request ${this.id}); narrow the query or add LIMIT` };
       this.deps.controls.cancelUpstream();
       return null;
