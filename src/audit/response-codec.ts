@@ -15,6 +15,7 @@
 // encoding (["D", [value, ...]], a string or {"b64": ...} per value) still read back.
 // It must not interpret values: masking already happened, this records what was sent.
 import { isUtf8 } from 'node:buffer';
+import { scrubTokens } from './token-scrub.js';
 import type {
   RecordedResponseEvent,
   RecordedValue,
@@ -43,7 +44,7 @@ export function encodeMessage(message: ResponseMessage): EncodedEvent {
     }
     case 'DataRow': {
       const body = 'body' in message ? bufferOf(message.body) : dataRowBody(message.fields);
-      return `["D","${body.toString('base64')}"]`;
+      return `["D","${scrubRowTokens(body).toString('base64')}"]`;
     }
     case 'CommandComplete':
       return JSON.stringify(['C', message.tag]);
@@ -202,13 +203,57 @@ function decodeValue(value: unknown): RecordedValue {
   throw new TypeError('response event: bad value');
 }
 
+// A notice or error may echo a value (a bound parameter, a row's text): a token in it is
+// recorded as [jwt sha256:...], as in a statement's text (token-scrub.ts).
 function pickNoticeFields(fields: ResponseNoticeFields): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.keys(fields).sort()) {
     const v = fields[k];
-    if (typeof v === 'string') out[k] = v;
+    if (typeof v === 'string') out[k] = scrubTokens(v);
   }
   return out;
+}
+
+const JWT_MARK = Buffer.from('eyJ', 'latin1');
+
+/**
+ * The row body with every JWT-shaped run in a value replaced as scrubTokens does. Rows
+ * of masked rules had them masked already (the jwt detector), but a masking-exempt rule's
+ * rows, or a value the client bound and selects back, reach here as sent. Values are
+ * read as latin1 (one character per byte), so bytes around a match stay as they were;
+ * a row without the marker (almost all) is returned as it is.
+ */
+function scrubRowTokens(body: Buffer): Buffer {
+  if (body.indexOf(JWT_MARK) < 0 || body.length < 2) return body;
+  const count = body.readInt16BE(0);
+  const values: (Buffer | null)[] = [];
+  let changed = false;
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > body.length) return body;
+    const len = body.readInt32BE(at);
+    at += 4;
+    if (len === -1) {
+      values.push(null);
+      continue;
+    }
+    if (len < 0 || at + len > body.length) return body;
+    const bytes = body.subarray(at, at + len);
+    at += len;
+    if (bytes.indexOf(JWT_MARK) < 0) {
+      values.push(bytes);
+      continue;
+    }
+    const text = bytes.toString('latin1');
+    const scrubbed = scrubTokens(text);
+    if (scrubbed === text) {
+      values.push(bytes);
+      continue;
+    }
+    changed = true;
+    values.push(Buffer.from(scrubbed, 'latin1'));
+  }
+  return changed ? dataRowBody(values) : body;
 }
 
 function assertNever(value: never): never {

@@ -1,5 +1,6 @@
 // The recorded response's encoding: a row is stored as the DataRow body the client got,
 // and reads back as text or bytes by the formats of the RowDescription before it.
+import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { encode } from '../../../protocol/index.js';
 import { encodeMessage, encodeTruncation, ResponseDecoder, wireSize } from '../../../src/audit/response-codec.js';
@@ -96,5 +97,25 @@ describe('response events', () => {
     encodeMessage({ type: 'RowDescription', fields: shallow });
     (shallow[0] as { name: string }).name = 'renamed';
     expect(JSON.parse(encodeMessage({ type: 'RowDescription', fields: shallow }))[1][0].name).toBe('renamed');
+  });
+
+  test('a JWT in a row value, a notice or an error is recorded as [jwt sha256:...], like statement text', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlX2J5dGVz';
+    const hash = createHash('sha256').update(jwt).digest('hex');
+    const decoder = new ResponseDecoder();
+    decoder.decode(JSON.parse(encodeMessage({ type: 'RowDescription', fields: [field('a', 0), field('b', 0), field('c', 0), field('d', 0)] })));
+    // Bytes around the token (invalid UTF-8 included) stay as they were.
+    const around = Buffer.concat([Buffer.from([0xff]), Buffer.from(` ${jwt} `), Buffer.from([0xfe])]);
+    const row = encodeMessage({ type: 'DataRow', fields: [Buffer.from(`Bearer ${jwt}`), null, around, Buffer.from('eyJ not a token')] });
+    expect(decoder.decode(JSON.parse(row))).toEqual({
+      type: 'DataRow',
+      values: [`Bearer [jwt sha256:${hash}]`, null, Buffer.concat([Buffer.from([0xff]), Buffer.from(` [jwt sha256:${hash}] `), Buffer.from([0xfe])]), 'eyJ not a token'],
+    });
+    const clean = encodeMessage({ type: 'DataRow', fields: [Buffer.from('eyJ not a token')] });
+    expect(clean).toBe(encodeMessage({ type: 'DataRow', fields: [Buffer.from('eyJ not a token')] }));
+    const error = encodeMessage({ type: 'ErrorResponse', fields: { severity: 'ERROR', code: '22P02', message: `invalid input syntax for type integer: "${jwt}"` } });
+    expect(error).not.toContain(jwt);
+    expect(JSON.parse(error)[1].message).toBe(`invalid input syntax for type integer: "[jwt sha256:${hash}]"`);
+    expect(encodeMessage({ type: 'NoticeResponse', fields: { severity: 'NOTICE', code: '00000', message: jwt } })).not.toContain(jwt);
   });
 });
