@@ -69,7 +69,10 @@ export function analyzeSelect(body: AstBody, text: string): SelectFacts {
 // Whole-row forms that keep column names visible to the masker (JSON keys) or that
 // the detectors scan whole (record text); allowed only as a whole output column.
 const WHOLE_ROW_FUNCTIONS = new Set(['to_json', 'to_jsonb', 'row_to_json', 'json_agg', 'jsonb_agg']);
-const WHOLE_ROW_CASTS = new Set(['text', 'json', 'jsonb']);
+// Only text: Postgres has no cast from a row to json or jsonb, so `x::json(b)` over a bare
+// name is always a column's cast, which parses text as JSON (its error quotes the input
+// it stopped at) and must be checked as the cast it is (policy/derivation.ts castOf).
+const WHOLE_ROW_CASTS = new Set(['text']);
 /** How a whole row's cast to text is named in its use (column-access.ts refuses it for tables with masked columns). */
 export const WHOLE_ROW_TO_TEXT = 'a cast to text';
 

@@ -169,6 +169,15 @@ const ATTACKS: Record<string, readonly Attack[]> = {
     // Parsing text as JSON: the parse error quotes the token it stopped at.
     [`SELECT (tool_calls->>'aws_secret_access_key')::jsonb ${T}`, /a cast to jsonb over public\.trace_steps\.tool_calls parses it/],
     [`SELECT (content::jsonb)->>'answer' ${T}`, /a cast to jsonb over public\.trace_steps\.content parses it/],
+    // A bare name cast to json/jsonb as a whole select-list item is a column's cast (Postgres
+    // has no cast from a row to JSON), not a whole-row form: the error's CONTEXT quotes the 47
+    // characters before the closing brace of {"... OPENAI_API_KEY=sk-..."}.
+    [`SELECT content::jsonb ${T}`, /a cast to jsonb over public\.trace_steps\.content parses it/],
+    [`SELECT content::json ${T}`, /a cast to json over public\.trace_steps\.content parses it/],
+    [`SELECT x::jsonb FROM (SELECT ARRAY[content]::text AS x ${T}) q`, /a cast to jsonb over public\.trace_steps\.content parses it/],
+    [`SELECT x::json FROM (SELECT ARRAY[content]::text AS x ${T}) q`, /a cast to json over public\.trace_steps\.content parses it/],
+    [`SELECT value::jsonb FROM trace_steps s, jsonb_array_elements_text(s.tool_calls) WHERE s.${PIN}`, /a cast to jsonb over public\.trace_steps\.(tool_calls|value) parses it/],
+    [`SELECT tool_calls::json ${T}`, /a cast to json over public\.trace_steps\.tool_calls parses it/],
     // The policy does not know the column types: int8/numeric could hold a card number.
     [`SELECT CAST(step AS bigint) + 1 ${T}`, /a cast to int8 over public\.trace_steps\.step/],
     [`SELECT r.card + 1 FROM trace_steps s, jsonb_to_recordset(s.tool_calls) AS r(card numeric) WHERE s.${PIN}`, /a column declared as numeric over public\.trace_steps\.tool_calls/],
