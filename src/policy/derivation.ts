@@ -255,10 +255,13 @@ const SIMPLE_JSONPATH = /^\s*(?:(?:strict|lax)\s+)?\$(?:\s*(?:\.\s*(?:[A-Za-z_][
 // --- Operators ---------------------------------------------------------------------------
 
 const EQUALITY_OPS = new Set(['=', '<>', '!=']);
-const RANGE_OPS = new Set(['<', '>', '<=', '>=']);
+// `&&` too: on arrays it is an overlap of elements, but on network addresses and ranges a
+// subnet or interval test (client_ip && '10.0.0.0/8'::inet reads an address a bit at a
+// time), and the policy does not know the operands' types.
+const RANGE_OPS = new Set(['<', '>', '<=', '>=', '&&']);
 const PATTERN_OPS = new Set(['~~', '!~~', '~~*', '!~~*', '~', '~*', '!~', '!~*', '^@', '@@', '@?', '@@@']);
 // Boolean answers about whole values: containment and key existence compare strings whole.
-const CONTAINMENT_OPS = new Set(['@>', '<@', '?', '?|', '?&', '&&']);
+const CONTAINMENT_OPS = new Set(['@>', '<@', '?', '?|', '?&']);
 const JSON_NAV_OPS = new Set(['->', '->>', '#>', '#>>']);
 // Defined only for numbers, times, bits, network addresses and geometry (and `-` for a
 // JSON document minus a key): never text. The result still carries the operands (step + 1,

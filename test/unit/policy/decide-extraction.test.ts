@@ -83,6 +83,12 @@ const ATTACKS: Record<string, readonly Attack[]> = {
       RANGE,
     ],
   ],
+  'an overlap test, a subnet or interval test on addresses and ranges': [
+    [`SELECT step ${T} AND content && '10.0.0.0/8'::inet`, /operator && compares public\.trace_steps\.content with a value that could be text/],
+    // An array overlap only tests elements for equality, but the policy cannot tell it
+    // from the address or range test by the operands' types: refused alike.
+    [`SELECT step ${T} AND ARRAY[content] && ARRAY['sk-M']`, /operator && compares public\.trace_steps\.content/],
+  ],
   'a range comparison hidden in a hypothetical-set aggregate': [
     // rank('guess') WITHIN GROUP (ORDER BY content) is 1 + the rows sorting before 'guess'.
     [`SELECT rank('OPENAI_API_KEY=sk-M') WITHIN GROUP (ORDER BY content) ${T}`, /rank\(\) WITHIN GROUP compares public\.trace_steps\.content with a value that could be text/],
