@@ -587,6 +587,13 @@ export class Relay {
             }
             // Skipped, so never created upstream either.
             if (item.kind === 'parse' || item.kind === 'bind') item.failed();
+            // A simple Query sent before the Sync is skipped too (Postgres ignores every
+            // message but Sync until then): it never runs, so its request ends here and
+            // its grant is revoked, as ResponseQueue.push does for one queued after the
+            // error. Left open, the grant's expiry would cancel a later statement.
+            // (Its ReadyForQuery never comes: syncsSent stays ahead, so the upstream
+            // session is closed at the end rather than reused.)
+            if (item.kind === 'query') this.abandonRest(item, 'skipped after an error');
           }
           this.toClient(owner ? owner.complete(frame.raw, { error }) : frame.raw);
           return this.releaseSynthetic();
