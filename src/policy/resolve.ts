@@ -118,8 +118,11 @@ export class Resolver {
     const ref = use.ref;
     if (ref.type === 'star') {
       const entries = ref.qualifier === null ? colsVisibleEntries(use.env) : this.byRefname(use.env, ref.qualifier);
+      // x.* expands into x's columns, each with its origin, except as the argument of
+      // to_jsonb(x.*) and the like, where it is x's row, packed as `x` is.
+      const packed = use.context.type === 'wholerow-output';
       const origins: Origin[] = [];
-      for (const e of entries) append(origins, this.wholeRow(e, depth, false));
+      for (const e of entries) append(origins, this.wholeRow(e, depth, packed));
       return { origins, unique: null, fieldSelect: false };
     }
     if (ref.qualifier !== null) {
@@ -230,6 +233,12 @@ export class Resolver {
     }
   }
 
+  /** The masked columns of a trace table entry. */
+  private maskedOf(id: EntryId): string[] {
+    const cls = this.classes.get(id);
+    return cls?.type === 'trace' ? [...(this.maskedColumns.get(cls.table.qualified) ?? [])] : [];
+  }
+
   private relationHas(id: EntryId, name: string): Presence {
     const cls = this.classes.get(id);
     if (cls?.type !== 'trace') return 'maybe';
@@ -316,8 +325,20 @@ export class Resolver {
       case 'cte': {
         const scope = this.scope(e.query);
         const origins: Origin[] = [];
-        scope.outputs.forEach((o, i) => append(origins, this.outputOrigins(o, i, scope, depth + 1)));
-        return packed ? origins.map((o): Origin => (o.type === 'base' ? { type: 'packed', entry: o.entry, column: o.column } : o)) : origins;
+        scope.outputs.forEach((o, i) => {
+          const carried = this.outputOrigins(o, i, scope, depth + 1);
+          if (!packed) return append(origins, carried);
+          for (const c of carried) {
+            if (c.type === 'base') origins.push({ type: 'packed', entry: c.entry, column: c.column });
+            else origins.push(c);
+            // A `*` or `t.*` output carries a relation's whole row as columns, and packed
+            // they leave under the query's column names, which its column aliases
+            // (x(a, b, c), WITH q(a, b, c)) can change: to_jsonb(x) would key user_email
+            // as "c", where the masker's rules by JSON key cannot find it.
+            if (o.type === 'star' && c.type === 'whole-row') for (const column of this.maskedOf(c.entry)) origins.push({ type: 'packed', entry: c.entry, column });
+          }
+        });
+        return origins;
       }
       case 'join':
         return [...this.wholeRow(e.left, depth + 1, packed), ...this.wholeRow(e.right, depth + 1, packed)];

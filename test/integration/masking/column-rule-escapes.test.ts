@@ -92,5 +92,9 @@ describe('the ruled values themselves', () => {
     expectMasked(bare);
     expectMasked(await outcome(`SELECT to_jsonb(t) FROM traces t WHERE t.trace_id = '${MINE}'`));
     expectMasked(await outcome(`SELECT t FROM traces t WHERE t.trace_id = '${MINE}'`, true));
+    // Expanded, the aliased columns keep their origin (RowDescription), and their rules.
+    const expanded = await outcome(`SELECT x.* FROM (SELECT * FROM traces WHERE trace_id = '${MINE}') x(a, b, c, d, e, f, g)`);
+    expect(expanded).toContain('[redacted]');
+    expectMasked(expanded);
   });
 });

@@ -29,8 +29,11 @@ const ALLOWED: readonly string[] = [
   `SELECT x.* FROM (SELECT * FROM traces WHERE ${PIN}) x`,
   `SELECT j FROM (SELECT to_jsonb(t) AS j FROM traces t WHERE t.${PIN}) x`,
   `SELECT x.* FROM (SELECT user_email AS e FROM traces WHERE ${PIN}) x`,
-  `SELECT x FROM (SELECT * FROM traces WHERE ${PIN}) x`,
-  `SELECT to_jsonb(c) FROM (WITH c AS (SELECT * FROM traces WHERE ${PIN}) SELECT * FROM c) c`,
+  // Whole rows of a table without masked columns may be packed: no rule to lose.
+  `SELECT to_jsonb(x) FROM (SELECT s.* FROM trace_steps s WHERE s.${PIN}) x(a, b)`,
+  // A query's whole row in a query of its own: its value is the whole row, keyed by column.
+  `SELECT to_jsonb(x) FROM (SELECT to_jsonb(t) AS j FROM traces t WHERE t.${PIN}) x`,
+  `SELECT x.* FROM (SELECT * FROM traces WHERE ${PIN}) x(a, b, c, d, e, f, g)`,
   // Expressions over columns without a masking rule: those that keep the value whole or
   // destroy it (upper(summary) would not: decide-extraction.test.ts).
   `SELECT length(summary), risk, created_at::date FROM traces WHERE ${PIN} ORDER BY created_at`,
@@ -114,6 +117,18 @@ const DENIED: readonly (readonly [string, RegExp])[] = [
   [`SELECT to_jsonb(x) FROM (SELECT user_email AS e, risk FROM traces WHERE ${PIN}) x`, /packed into a whole row/],
   [`WITH c AS (SELECT user_email AS contact FROM traces WHERE ${PIN}) SELECT row_to_json(c) FROM c`, /packed into a whole row of a subquery or WITH query/],
   [`SELECT json_agg(x) FROM (SELECT *, user_email AS e FROM traces WHERE ${PIN}) x`, /packed/],
+  // A `*` packs the table's whole row into the query's row, under the query's column
+  // names: its aliases rename user_email and body, and the masker's JSON keys with them.
+  [`SELECT to_jsonb(x) FROM (SELECT * FROM traces WHERE ${PIN}) x(a, b, c, d, e, f, g)`, /masked column public\.traces\.user_email is packed into a whole row of a subquery/],
+  [`SELECT to_jsonb(x) FROM (SELECT t.* FROM traces t WHERE t.${PIN}) x(a, b, c, d, e, f, g)`, /user_email is packed/],
+  [`SELECT to_jsonb(x.*) FROM (SELECT * FROM traces WHERE ${PIN}) x(a, b, c, d, e, f, g)`, /user_email is packed/],
+  [`SELECT jsonb_agg(x.*) FROM (SELECT * FROM traces WHERE ${PIN}) x(a, b, c)`, /packed/],
+  [`WITH q(a, b, c, d, e, f, g) AS (SELECT * FROM traces WHERE ${PIN}) SELECT row_to_json(q) FROM q`, /body is packed|user_email is packed/],
+  [`SELECT to_jsonb(y) FROM (SELECT x.* FROM (SELECT * FROM traces WHERE ${PIN}) x(a, b, c, d, e, f, g)) y`, /packed/],
+  [`SELECT x.j FROM (SELECT to_json(y) AS j FROM (SELECT * FROM traces WHERE ${PIN}) y(a, b, c)) x`, /packed/],
+  [`SELECT x FROM (SELECT * FROM traces WHERE ${PIN}) x`, /packed/],
+  [`SELECT to_jsonb(c) FROM (WITH c AS (SELECT * FROM traces WHERE ${PIN}) SELECT * FROM c) c`, /packed/],
+  [`SELECT to_jsonb(x.*) FROM (SELECT user_email AS e FROM traces WHERE ${PIN}) x`, /user_email is packed/],
   [`SELECT (SELECT user_email FROM traces WHERE ${PIN})`, /returned from a subquery used as a value/],
   [`SELECT ARRAY(SELECT user_email FROM traces WHERE ${PIN})`, /subquery used as a value/],
   [`SELECT 1 WHERE 'alice@example.com' IN (SELECT user_email FROM traces WHERE ${PIN})`, /subquery used as a value/],
