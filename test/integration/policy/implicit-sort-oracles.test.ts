@@ -94,3 +94,29 @@ describe("a sort other than ORDER BY compares agent-a's OpenAI key with guesses"
     expect(recovered).not.toBe(KEY.slice(0, length));
   });
 });
+
+test("array_agg(DISTINCT x) returns agent-a's OpenAI key among guesses, sorted", async () => {
+  // An aggregate's DISTINCT sorts its input: the array holds the guesses and the
+  // content (its key redacted inside the array) in order.
+  const client = await proxy.connect(agent);
+  const shown = await client.query<{ content: string }>({ text: 'SELECT content FROM trace_steps WHERE trace_id = $1 AND step = 4', values: [TRACE] });
+  const masked = shown.rows[0]?.content ?? '';
+  const before = masked.slice(0, masked.indexOf(REDACTED));
+  let recovered = '';
+  try {
+    while (recovered.length < 12) {
+      const prefix = before + recovered;
+      const r = await client.query<{ a: string[] }>({ text: `SELECT array_agg(DISTINCT x COLLATE "C") AS a FROM ${MIXED}`, values: [TRACE, prefix] });
+      const a = r.rows[0]?.a ?? [];
+      const at = a.findIndex((v) => v.includes(REDACTED));
+      const previous = at > 0 ? a[at - 1] : undefined;
+      if (previous === undefined || !previous.startsWith(prefix)) break;
+      recovered += previous.slice(prefix.length);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+  } finally {
+    await client.end();
+  }
+  expect(recovered).not.toBe(KEY.slice(0, 12));
+});
