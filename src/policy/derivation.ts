@@ -33,9 +33,11 @@
 // statement: denied. Ranges are allowed against typed values (step > 3, created_at >
 // now() - interval '1 day': text cannot be compared with a number or a timestamp) and
 // between two scanned values. Sorting (ORDER BY, min/max, greatest/least, window and
-// aggregate ORDER BY) is a range comparison too: allowed over data, denied when the
-// sorted value may be a text value of the statement's own (coalesce(content, 'guess'), a
-// UNION with a VALUES list). A hypothetical-set aggregate (rank('guess') WITHIN GROUP
+// aggregate ORDER BY; PARTITION BY, DISTINCT ON and an aggregate's DISTINCT, which always
+// sort; GROUP BY, SELECT DISTINCT and every set operation but UNION ALL, which sort when
+// a column cannot be hashed, all returning rows in that order) is a range comparison
+// too: allowed over data, denied when the sorted value may be a text value of the
+// statement's own (coalesce(content, 'guess'), a UNION with a VALUES list). A hypothetical-set aggregate (rank('guess') WITHIN GROUP
 // (ORDER BY content)) compares its arguments with the sorted values: a range comparison.
 import type { Clause, EntryId, ExprId, ExprNode, ExprRoot, OperatorForm, OutputRef, QualifiedName, ScopeId, SelectFacts, TypeRef, UseId, ValueRef } from '../sql/facts.js';
 import { referencedOutputs } from './column-access.js';
@@ -367,8 +369,13 @@ class Derivation {
       const t = this.value(root.value, root.clause);
       if (root.ordering) this.noGuessSorted(t, root.clause.toUpperCase());
     }
-    for (const ref of this.facts.outputRefs) {
-      if (ref.clause === 'order by') this.noGuessSorted(this.outputRefTaint(ref), 'ORDER BY');
+    // ORDER BY, GROUP BY and DISTINCT ON all sort on the output they name.
+    for (const ref of this.facts.outputRefs) this.noGuessSorted(this.outputRefTaint(ref), ref.clause.toUpperCase());
+    // SELECT DISTINCT and UNION / INTERSECT / EXCEPT sort on every output column.
+    for (const scope of this.facts.scopes) {
+      if (!scope.sortsOutputs) continue;
+      const what = scope.shape === 'setop' ? 'UNION/INTERSECT/EXCEPT (comparing rows, it sorts them)' : 'SELECT DISTINCT';
+      scope.outputs.forEach((_, i) => this.noGuessSorted(this.outputTaint(scope.id, i), what));
     }
     // Every column reference lies under a root; one that does not is an analyser gap.
     for (const use of this.facts.uses) {
@@ -592,9 +599,11 @@ class Derivation {
     const args = n.args.map((v) => this.value(v, clause));
     const order = n.order.map((v) => this.value(v, clause));
     for (const t of order) this.noGuessSorted(t, `the ORDER BY of ${n.name.name}()`);
+    // DISTINCT sorts the arguments: array_agg(DISTINCT x) returns them in order.
+    if (n.distinct) for (const t of args) this.noGuessSorted(t, `the DISTINCT of ${n.name.name}()`);
     if (n.filter) this.value(n.filter, clause);
     if (n.window) {
-      for (const v of n.window.partition) this.value(v, clause);
+      for (const v of n.window.partition) this.noGuessSorted(this.value(v, clause), `the window PARTITION BY of ${n.name.name}()`);
       for (const v of n.window.order) this.noGuessSorted(this.value(v, clause), `the window ORDER BY of ${n.name.name}()`);
       for (const v of n.window.offsets) this.value(v, clause);
     }

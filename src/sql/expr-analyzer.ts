@@ -284,7 +284,7 @@ export function analyzeFuncCall(body: AstBody, ctx: ExprCtx, skipFirstArg = fals
   const filter = body['agg_filter'] !== undefined ? analyzeExpr(body['agg_filter'], inner) : null;
   const over = optionalBody(body['over'], 'OVER');
   const window = over ? analyzeWindowDef(over, inner) : null;
-  const value = ctx.b.addExpr({ type: 'function', name: fn, args, order, withinGroup: bool(body['agg_within_group']), filter, window });
+  const value = ctx.b.addExpr({ type: 'function', name: fn, args, order, withinGroup: bool(body['agg_within_group']), distinct: bool(body['agg_distinct']), filter, window });
   return { fn, value };
 }
 

@@ -62,6 +62,7 @@ interface MutableScope {
   leaves: number[];
   outputs: Output[];
   distinct: boolean;
+  sortsOutputs: boolean;
   branches: ScopeId[];
 }
 
@@ -93,7 +94,7 @@ export class FactsBuilder {
 
   newScope(role: ScopeRole, shape: Scope['shape']): ScopeId {
     const id = this.scopeList.length;
-    this.scopeList.push({ id, role, shape, leaves: [], outputs: [], distinct: false, branches: [] });
+    this.scopeList.push({ id, role, shape, leaves: [], outputs: [], distinct: false, sortsOutputs: false, branches: [] });
     return id;
   }
 

@@ -126,6 +126,12 @@ export interface Scope {
   readonly outputs: readonly Output[];
   /** SELECT DISTINCT (not DISTINCT ON, whose expressions are ordinary uses). */
   readonly distinct: boolean;
+  /**
+   * Postgres may sort the level's rows on every output column to compare them, and
+   * return them in that order: SELECT DISTINCT, and every set operation but UNION ALL
+   * (UNION, INTERSECT, EXCEPT, with or without ALL).
+   */
+  readonly sortsOutputs: boolean;
 }
 
 export type Output =
@@ -305,6 +311,8 @@ export type ExprNode =
       /** Aggregate ORDER BY, or WITHIN GROUP (ORDER BY ...) for ordered-set aggregates. */
       readonly order: readonly ValueRef[];
       readonly withinGroup: boolean;
+      /** An aggregate's DISTINCT: its arguments are sorted (array_agg(DISTINCT x) returns them in order). */
+      readonly distinct: boolean;
       readonly filter: ValueRef | null;
       readonly window: WindowValues | null;
     }
@@ -332,7 +340,11 @@ export interface ExprRoot {
   readonly clause: Clause;
   /** A select-list item or a VALUES column: the scope and output position it fills. */
   readonly output: { readonly scope: ScopeId; readonly index: number } | null;
-  /** A sort key (ORDER BY, a window's or an aggregate's ORDER BY): its values are compared with `<`. */
+  /**
+   * A sort key: its values are compared with `<`, and the rows may come back in that order.
+   * ORDER BY, a window's ORDER BY and PARTITION BY, GROUP BY, DISTINCT ON (Postgres sorts
+   * for a window always, for DISTINCT ON always, for GROUP BY when it does not hash).
+   */
   readonly ordering: boolean;
   /** A function in FROM: the entry whose columns it produces, and their declared types. */
   readonly fromFunction: { readonly entry: EntryId; readonly definitions: readonly TypeRef[] | null } | null;

@@ -150,6 +150,9 @@ class QueryAnalyzer {
   private setOperation(body: AstBody, role: ScopeRole, env: Env | null, ctes: CteScope | null, depth: number, preallocated?: ScopeId): ScopeId {
     const id = preallocated ?? this.b.newScope(role, 'setop');
     this.b.scope(id).shape = 'setop';
+    // Only UNION ALL appends; the others compare rows, by sorting them when Postgres
+    // cannot hash (a bit column), and return them in that order.
+    this.b.scope(id).sortsOutputs = !(body['op'] === 'SETOP_UNION' && bool(body['all']));
     const left = this.query(expectBody(body['larg']), 'setop-branch', env, ctes, depth + 1);
     const right = this.query(expectBody(body['rarg']), 'setop-branch', env, ctes, depth + 1);
     this.b.scope(id).branches = [left, right];
@@ -224,13 +227,15 @@ class QueryAnalyzer {
       const { type, body: wd } = unwrap(w);
       if (type !== 'WindowDef') throw new Unanalysable(`${type} in WINDOW`);
       const win = analyzeWindowDef(wd, ctx('window'));
-      for (const v of win.partition) this.b.addRoot(v, 'window');
+      // A window's partitions are made by sorting on them: rows come back in that order.
+      for (const v of win.partition) this.b.addRoot(v, 'window', { ordering: true });
       for (const v of win.order) this.b.addRoot(v, 'window', { ordering: true });
       for (const v of win.offsets) this.b.addRoot(v, 'window');
     }
     const distinct = list(body['distinctClause'], 'DISTINCT');
     if (distinct.length === 1 && isObject(distinct[0]) && Object.keys(distinct[0]).length === 0) {
       scope.distinct = true;
+      scope.sortsOutputs = true;
     } else {
       for (const d of distinct) this.sortKey(d, id, ctx('distinct on'));
     }
@@ -283,7 +288,8 @@ class QueryAnalyzer {
       const fn = functionName(body);
       if ((fn.schema !== null && fn.schema !== 'pg_catalog') || !WHOLE_ROW_FUNCTIONS.has(fn.name)) return null;
       const first = wholeRowArgument(list(body['args'], 'arguments')[0]);
-      if (first === null || body['agg_star'] === true || body['func_variadic'] === true) return null;
+      // json_agg(DISTINCT x) sorts x's values: an ordinary call, checked as one.
+      if (first === null || body['agg_star'] === true || body['func_variadic'] === true || body['agg_distinct'] === true) return null;
       // The function's other arguments (row_to_json(t, true)): a root of their own.
       this.b.addRoot(analyzeFuncCall(body, ctx, true).value, 'select list');
       return this.b.addUse(first.ref, ctx.env, { type: 'wholerow-output', scope, via: `${fn.name}()` }, first.location);
@@ -320,7 +326,9 @@ class QueryAnalyzer {
   private sortKey(node: unknown, scope: ScopeId, ctx: ExprCtx): void {
     const ref = this.outputRefOf(node);
     if (ref !== null) this.b.outputRef(scope, ref, ctx.clause);
-    if (ref === null || ref.type === 'name') this.b.addRoot(analyzeExpr(node, ctx), ctx.clause, { ordering: ctx.clause === 'order by' });
+    // Each of these clauses sorts on the item (GROUP BY when Postgres does not hash, say
+    // over a bit column), and the rows come back in that order.
+    if (ref === null || ref.type === 'name') this.b.addRoot(analyzeExpr(node, ctx), ctx.clause, { ordering: true });
   }
 
   private outputRefOf(node: unknown): { type: 'position'; index: number } | { type: 'name'; name: string } | null {

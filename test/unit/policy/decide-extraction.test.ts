@@ -411,7 +411,7 @@ const LEGIT: readonly (readonly [sql: string, params?: readonly string[]])[] = [
   [`SELECT * FROM traces t, LATERAL (SELECT * FROM trace_steps s WHERE s.trace_id = t.trace_id ORDER BY step DESC LIMIT 1) last WHERE t.${PIN}`],
   [`SELECT summary FROM traces WHERE ${PIN} UNION ALL SELECT content ${T} ORDER BY 1`],
   [`SELECT step ${T} EXCEPT SELECT 3 ORDER BY 1`],
-  [`SELECT content ${T} UNION SELECT 'none'`],
+  [`SELECT content ${T} UNION ALL SELECT 'none'`],
   [`SELECT s.* FROM generate_series(1, 3) g, trace_steps s WHERE s.${PIN} AND s.step = g ORDER BY g`],
   [`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT s.* FROM n, trace_steps s WHERE s.${PIN} AND s.step = n.i`],
   [`SELECT v FROM (VALUES (1), (2)) x(v), trace_steps s WHERE s.${PIN} AND s.step = x.v`],
