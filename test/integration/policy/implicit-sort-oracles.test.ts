@@ -120,3 +120,31 @@ test("array_agg(DISTINCT x) returns agent-a's OpenAI key among guesses, sorted",
   }
   expect(recovered).not.toBe(KEY.slice(0, 12));
 });
+
+test.each([
+  ['*', `SELECT * FROM trace_steps WHERE trace_id = $1 AND step = 4 UNION ALL SELECT 'g', g, 'x', $2 || chr(g), NULL FROM generate_series(33, 126) g ORDER BY content`],
+  ['s.*', `SELECT s.* FROM trace_steps s WHERE s.trace_id = $1 AND s.step = 4 UNION ALL SELECT 'g', g, 'x', $2 || chr(g), NULL FROM generate_series(33, 126) g ORDER BY content`],
+])("ORDER BY a name on a UNION whose first branch is %s sorts the other branches' values too", async (_name, sql) => {
+  // The set operation's column `content` is the first branch's content and the second
+  // branch's guesses; the policy looked at the first branch's star alone.
+  const client = await proxy.connect(agent);
+  const shown = await client.query<{ content: string }>({ text: 'SELECT content FROM trace_steps WHERE trace_id = $1 AND step = 4', values: [TRACE] });
+  const masked = shown.rows[0]?.content ?? '';
+  const before = masked.slice(0, masked.indexOf(REDACTED));
+  let recovered = '';
+  try {
+    while (recovered.length < 12) {
+      const r = await client.query<{ step: number }>({ text: sql, values: [TRACE, before + recovered] });
+      const steps = r.rows.map((row) => Number(row.step));
+      const at = steps.indexOf(4);
+      const previous = at > 0 ? steps[at - 1] : undefined;
+      if (previous === undefined) break;
+      recovered += String.fromCharCode(previous);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+  } finally {
+    await client.end();
+  }
+  expect(recovered).not.toBe(KEY.slice(0, 12));
+});
