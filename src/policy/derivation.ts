@@ -510,7 +510,9 @@ class Derivation {
     const alts: Taint[] = [];
     scope.outputs.forEach((o, i) => {
       if (!referenced.includes(o)) return;
-      if (o.type === 'star' && ref.by.type === 'name') {
+      // A set operation's `*` is its first branch's, but its columns carry every branch's
+      // values (UNION ALL SELECT 'guess', ...): outputTaint follows them all.
+      if (o.type === 'star' && ref.by.type === 'name' && scope.shape !== 'setop') {
         alts.push(...this.resolver.starColumn(o.use, ref.by.name).map((origin) => this.originTaint(origin)));
       } else {
         alts.push(this.outputTaint(ref.scope, i));

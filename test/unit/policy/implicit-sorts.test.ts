@@ -3,7 +3,8 @@
 // INTERSECT / EXCEPT whenever it cannot hash (a bit column), and the rows (or the
 // aggregate's values) come back in that order. A scanned value sorted there together
 // with text of the statement's own is a range comparison with a guess, as under ORDER BY:
-// where the guess lands says whether it is smaller than the secret.
+// where the guess lands says whether it is smaller than the secret. And ORDER BY a name
+// of a set operation sorts every branch's values under that name.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initSqlParser } from '../../../src/sql/analyze.js';
 import { agent, run } from './fixtures.js';
@@ -38,6 +39,11 @@ describe('refused: a scanned value sorted with chosen text', () => {
     [`SELECT array_agg(DISTINCT x COLLATE "C") FROM ${MIXED}`, /DISTINCT of array_agg\(\) sorts/],
     [`SELECT jsonb_agg(DISTINCT x) FROM ${MIXED}`, /DISTINCT of jsonb_agg\(\) sorts/],
     [`SELECT json_agg(DISTINCT coalesce(content, 'sk-M')) ${T}`, GUESS],
+    // ORDER BY a name of a set operation whose first branch is a `*`: the column holds
+    // every branch's values, not the first branch's alone.
+    [`SELECT * ${T} AND step = 4 UNION ALL SELECT 'g', g, 'x', $2 || chr(g), NULL FROM generate_series(33, 126) g ORDER BY content`, /^ORDER BY sorts/],
+    [`SELECT s.* FROM trace_steps s WHERE s.${PIN} UNION ALL SELECT 'g', 1, 'x', 'sk-M', NULL ORDER BY content`, /^ORDER BY sorts/],
+    [`SELECT s.* FROM trace_steps s WHERE s.${PIN} UNION ALL (SELECT 'g', 1, 'x', 'sk-M', NULL UNION ALL SELECT * ${T}) ORDER BY content`, /^ORDER BY sorts/],
   ])('%s', (sql, reason) => {
     const d = run(sql, { who: agent, trace: TRACE, params: ['t1', 'OPENAI_API_KEY=sk-'] });
     expect(d).toMatchObject({ outcome: 'deny', sqlstate: '42501', reason: expect.stringMatching(reason) });
@@ -60,6 +66,8 @@ describe('allowed: the data sorted with itself, and appending', () => {
     `SELECT count(DISTINCT content), array_agg(DISTINCT role) ${T}`,
     `SELECT json_agg(DISTINCT s) FROM trace_steps s WHERE s.${PIN}`,
     `SELECT json_agg(s) FROM trace_steps s WHERE s.${PIN}`,
+    `SELECT * ${T} UNION ALL SELECT * ${T} ORDER BY content`,
+    `SELECT s.* FROM trace_steps s WHERE s.${PIN} UNION ALL SELECT NULL, 0, NULL, NULL, NULL ORDER BY content`,
   ])('%s', (sql) => {
     const d = run(sql, { who: agent, trace: TRACE, params: ['t1'] });
     expect(d.outcome, d.outcome === 'deny' ? d.reason : '').toBe('allow');
