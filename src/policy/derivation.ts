@@ -37,8 +37,9 @@
 // sort; GROUP BY, SELECT DISTINCT and every set operation but UNION ALL, which sort when
 // a column cannot be hashed, all returning rows in that order) is a range comparison
 // too: allowed over data, denied when the sorted value may be a text value of the
-// statement's own (coalesce(content, 'guess'), a UNION with a VALUES list). A hypothetical-set aggregate (rank('guess') WITHIN GROUP
-// (ORDER BY content)) compares its arguments with the sorted values: a range comparison.
+// statement's own (coalesce(content, 'guess'), a UNION with a VALUES list). A
+// hypothetical-set aggregate (rank('guess') WITHIN GROUP (ORDER BY content)) compares
+// its arguments with the sorted values: a range comparison.
 import type { Clause, EntryId, ExprId, ExprNode, ExprRoot, OperatorForm, OutputRef, QualifiedName, ScopeId, SelectFacts, TypeRef, UseId, ValueRef } from '../sql/facts.js';
 import { referencedOutputs } from './column-access.js';
 import type { RelationClass } from './relations.js';
