@@ -39,7 +39,9 @@
 // too: allowed over data, denied when the sorted value may be a text value of the
 // statement's own (coalesce(content, 'guess'), a UNION with a VALUES list). A
 // hypothetical-set aggregate (rank('guess') WITHIN GROUP (ORDER BY content)) compares
-// its arguments with the sorted values: a range comparison.
+// its arguments with the sorted values: a range comparison. So does a jsonb object, which
+// keeps its keys sorted: a scanned key beside a key of the statement's own
+// (jsonb_build_object(content, 0, 'guess', 1), jsonb_set('{"guess": 1}', ARRAY[content], ...)).
 import type { Clause, EntryId, ExprId, ExprNode, ExprRoot, OperatorForm, OutputRef, QualifiedName, ScopeId, SelectFacts, TypeRef, UseId, ValueRef } from '../sql/facts.js';
 import { referencedOutputs } from './column-access.js';
 import type { RelationClass } from './relations.js';
@@ -149,8 +151,11 @@ function join(a: Taint, b: Taint): Taint {
 // --- What each function does with a scanned argument ------------------------------------
 
 type FnRule =
-  /** Returns something that cannot carry the value: a length, a count, a hash, a rank. */
-  | { readonly kind: 'destroy' }
+  /**
+   * Returns something that cannot carry the value: a length, a count, a hash, a rank.
+   * Text at `textArgs` is interpreted (an encoding name), so a scanned value there is denied.
+   */
+  | { readonly kind: 'destroy'; readonly textArgs?: readonly number[] }
   /**
    * Accepts only numbers, times or intervals at the positions not listed in `textArgs`
    * (a scanned text value there is a type error), and computes a value from them that
@@ -161,9 +166,11 @@ type FnRule =
   /**
    * Returns the `carried` arguments' values whole, or inside a JSON document or array
    * whose strings the masker scans one by one. Other arguments are keys or positions.
-   * `compares`: picks one of them by comparing them (min, max).
+   * `compares`: picks one of them by comparing them (min, max). `keys`: the arguments
+   * that become keys of one JSON object ('pairs': every other one, from the first), which
+   * jsonb sorts: a scanned key beside any other key is compared with it.
    */
-  | { readonly kind: 'carry'; readonly carried: readonly number[] | 'all'; readonly compares?: boolean }
+  | { readonly kind: 'carry'; readonly carried: readonly number[] | 'all'; readonly compares?: boolean; readonly keys?: readonly number[] | 'pairs' }
   /** jsonb_path_*: navigation with a simple constant path keeps values whole; filters are oracles. */
   | { readonly kind: 'jsonpath'; readonly returns: 'whole' | 'bool' }
   /** mode(), percentile_disc(): returns one of the WITHIN GROUP (ORDER BY ...) values. */
@@ -177,9 +184,12 @@ const RULES = new Map<string, FnRule>();
 function rule(r: FnRule, ...names: string[]): void {
   for (const n of names) RULES.set(n, r);
 }
+// length(bytea, name): the encoding name is cut to 63 bytes, and the error quotes the cut
+// (`invalid encoding name "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRlbW8tMSJ9.eyJpc3MiOiJodHRwczovL2"`).
+rule({ kind: 'destroy', textArgs: [1] }, 'length');
 rule(
   { kind: 'destroy' },
-  'length', 'char_length', 'character_length', 'octet_length', 'bit_length', 'md5', 'sha224', 'sha256', 'sha384',
+  'char_length', 'character_length', 'octet_length', 'bit_length', 'md5', 'sha224', 'sha256', 'sha384',
   'sha512', 'count', 'json_typeof', 'jsonb_typeof', 'json_array_length', 'jsonb_array_length', 'array_length',
   'cardinality', 'array_upper', 'array_lower', 'array_dims', 'array_ndims', 'array_position', 'array_positions',
   'generate_subscripts', 'pg_typeof', 'isfinite', 'bool_and', 'bool_or', 'every', 'row_number', 'rank', 'dense_rank',
@@ -206,10 +216,16 @@ rule({ kind: 'arith', textArgs: [1] }, 'to_char');
 rule({ kind: 'arith', textArgs: [6] }, 'make_timestamptz');
 rule(
   { kind: 'carry', carried: 'all' },
-  'to_json', 'to_jsonb', 'json_build_object', 'jsonb_build_object', 'json_build_array', 'jsonb_build_array',
-  'json_object', 'jsonb_object', 'array_append', 'array_prepend', 'array_cat', 'unnest', 'json_object_agg',
-  'jsonb_object_agg',
+  'to_json', 'to_jsonb', 'json_build_array', 'jsonb_build_array', 'array_append', 'array_prepend', 'array_cat', 'unnest',
 );
+// A jsonb object keeps its keys sorted (shorter first, then byte by byte) and returns
+// them in that order; the masker replaces a key's text, not its place. So the order of
+// jsonb_build_object(content, 0, 'guess', 1) is content < 'guess', a range comparison.
+// A json object keeps its keys as given, but becomes jsonb as soon as to_jsonb,
+// jsonb_agg or a jsonb builder is given it: json builders are held to the same rule.
+// (One argument to *_build_object is a VARIADIC array of keys and values.)
+rule({ kind: 'carry', carried: 'all', keys: 'pairs' }, 'json_build_object', 'jsonb_build_object');
+rule({ kind: 'carry', carried: 'all', keys: [0] }, 'json_object', 'jsonb_object', 'json_object_agg', 'jsonb_object_agg');
 rule(
   { kind: 'carry', carried: [0] },
   'row_to_json', 'array_to_json', 'json_extract_path', 'jsonb_extract_path', 'json_extract_path_text',
@@ -221,8 +237,9 @@ rule(
 );
 rule({ kind: 'carry', carried: [0, 2] }, 'array_replace', 'lag', 'lead');
 // The path's last element becomes a key of the result when it is missing
-// (jsonb_set('{}', ARRAY[content], '1') is {"<content>": 1}): the path is carried too.
-rule({ kind: 'carry', carried: [0, 1, 2] }, 'jsonb_set', 'jsonb_set_lax', 'jsonb_insert');
+// (jsonb_set('{}', ARRAY[content], '1') is {"<content>": 1}): the path is carried too,
+// and that key is sorted among the document's keys (which may be scanned values).
+rule({ kind: 'carry', carried: [0, 1, 2], keys: [0, 1] }, 'jsonb_set', 'jsonb_set_lax', 'jsonb_insert');
 rule({ kind: 'carry', carried: [0], compares: true }, 'min', 'max');
 rule({ kind: 'jsonpath', returns: 'whole' }, 'jsonb_path_query', 'jsonb_path_query_array', 'jsonb_path_query_first');
 rule({ kind: 'jsonpath', returns: 'bool' }, 'jsonb_path_exists', 'jsonb_path_match');
@@ -383,6 +400,21 @@ class Derivation {
       if (!this.visited.has(use.id)) throw new Denied(`the policy could not follow how ${useName(this.facts, use.id)} is used`);
     }
     if (this.raised.size) throw new Restart(new Map([...this.seeds, ...this.raised]));
+  }
+
+  /**
+   * The keys of one JSON object: a scanned one beside any other (a text or a number of
+   * the statement's own, a length: every key is text) is sorted with it by jsonb.
+   */
+  private noGuessKeys(keys: readonly Taint[], fn: string): void {
+    const scanned = keys.find((k) => k.level === 2);
+    if (!scanned) return;
+    const guess = keys.find((k) => (k.level === 2 ? k.mixed : !k.isNull));
+    if (!guess) return;
+    throw new Denied(
+      `${fn}() makes ${scanned.source} a key of a JSON object beside keys of the statement's own (a constant, a parameter, a number, another branch of a UNION), ` +
+        'and jsonb sorts an object\'s keys: their order compares the scanned value with chosen ones, a character at a time. Use keys of your own with the values as values, or the column\'s own keys',
+    );
   }
 
   private noGuessSorted(t: Taint, clause: string): void {
@@ -624,8 +656,11 @@ class Derivation {
     const src = args[scanned]?.source ?? order.find((t) => t.level === 2)?.source ?? '';
     const what = `function ${n.name.name}`;
     switch (r?.kind) {
-      case 'destroy':
+      case 'destroy': {
+        const bad = r.textArgs?.find((i) => args[i]?.level === 2);
+        if (bad !== undefined) throw new Denied(transformMessage(what, args[bad]?.source ?? src, clause));
         return TEXT_RESULTS.has(name) ? DESTROYED_UNTYPED : DESTROYED;
+      }
       case 'arith': {
         const bad = r.textArgs.find((i) => args[i]?.level === 2);
         if (bad !== undefined) throw new Denied(transformMessage(what, args[bad]?.source ?? src, clause));
@@ -636,6 +671,7 @@ class Derivation {
         const t = alternatives(carried);
         if (t.level < 2) return DESTROYED_UNTYPED;
         if (r.compares && t.mixed) throw new Denied(compareMessage(`${n.name.name}() compares`, t.source));
+        if (r.keys) this.noGuessKeys(r.keys === 'pairs' ? args.filter((_, i) => args.length % 2 === 1 || i % 2 === 0) : r.keys.flatMap((i) => (args[i] ? [args[i]] : [])), n.name.name);
         if (t.bytes && name.includes('json')) throw new Denied(bytesMessage(what, t.source, 'renders a bytea as a JSON string of hex', clause));
         return t;
       }

@@ -25,6 +25,7 @@ const SEARCH = /over public\.trace_steps\.content searches inside a detector-sca
 const RANGE = /compares public\.trace_steps\.content with a value that could be text/;
 /** A comparison or sort against the statement's own values. */
 const GUESS = /public\.trace_steps\.content (together )?with values of the statement's own/;
+const KEYS = /makes public\.trace_steps\.content a key of a JSON object beside keys of the statement's own/;
 const JOINS = /over public\.trace_steps\.content joins (values|text) end to end/;
 const CAST = /over public\.trace_steps\.content (turns it into a value the masking detectors cannot recognise|truncates it)/;
 
@@ -62,11 +63,43 @@ const ATTACKS: Record<string, readonly Attack[]> = {
   ],
   'a scanned value made a JSON key, then taken apart': [
     // jsonb_set/jsonb_insert create the path's last element as a key: {"<content>": 1}.
-    [`SELECT reverse(jsonb_set('{}'::jsonb, ARRAY[content], '1')::text) ${T}`, TRANSFORM],
-    [`SELECT substr(jsonb_insert('{}'::jsonb, ARRAY[content], '1')::text, 3, 5) ${T}`, TRANSFORM],
-    [`SELECT lower(jsonb_set_lax('{}'::jsonb, ARRAY[content], '1')::text) ${T}`, TRANSFORM],
-    // A chosen key is a value of the statement's own, not data.
-    [`SELECT s.step FROM trace_steps s, jsonb_object_keys(jsonb_set(s.tool_calls->0, '{guess}', s.tool_calls->0)) AS k(k) WHERE s.${PIN} AND s.content >= k.k`, /compares public\.trace_steps\.tool_calls with values of the statement's own/],
+    // (Into a document of the trace's own: into '{}', the key is sorted beside chosen ones, below.)
+    [`SELECT reverse(jsonb_set(tool_calls->0, ARRAY[content], '1')::text) ${T}`, /over public\.trace_steps\.tool_calls would return text the masking detectors cannot recognise/],
+    [`SELECT substr(jsonb_insert(tool_calls->0, ARRAY[content], '1')::text, 3, 5) ${T}`, /over public\.trace_steps\.tool_calls would return text the masking detectors cannot recognise/],
+    [`SELECT lower(jsonb_set_lax(tool_calls->0, ARRAY[content], '1')::text) ${T}`, /over public\.trace_steps\.tool_calls would return text the masking detectors cannot recognise/],
+    // A chosen key is a value of the statement's own, not data (and jsonb sorts it among the document's keys).
+    [`SELECT s.step FROM trace_steps s, jsonb_object_keys(jsonb_set(s.tool_calls->0, '{guess}', s.tool_calls->0)) AS k(k) WHERE s.${PIN} AND s.content >= k.k`, /makes public\.trace_steps\.tool_calls a key of a JSON object/],
+  ],
+  'a scanned key sorted by jsonb beside keys of the statement\'s own': [
+    // jsonb keeps an object's keys sorted, and returns them (and their values) in that
+    // order: jsonb_build_object(content, 0, 'guess', 1) lists 0 first iff content < 'guess'.
+    [`SELECT jsonb_build_object(content, 0, 'OPENAI_API_KEY=sk-M', 1) ${T}`, KEYS],
+    [`SELECT jsonb_path_query_first(jsonb_build_object(content, 0, $2, 1), '$.*') ${T}`, KEYS],
+    [`SELECT jsonb_build_object(content, 0, 4111111111111111, 1) ${T}`, KEYS],
+    [`SELECT jsonb_build_object(content, 0, length(role), 1) ${T}`, KEYS],
+    [`SELECT jsonb_build_object(coalesce(content, 'g'), 0) ${T}`, KEYS],
+    [`SELECT jsonb_build_object(VARIADIC ARRAY[content, '0', 'g', '1']) ${T}`, KEYS],
+    // json keeps keys as given, but becomes jsonb in to_jsonb, jsonb_agg, a jsonb builder.
+    [`SELECT to_jsonb(json_build_object(content, 0, 'g', 1)) ${T}`, KEYS],
+    [`SELECT jsonb_object(ARRAY[content, 'a', 'g', 'b']) ${T}`, KEYS],
+    [`SELECT jsonb_object(ARRAY[content, 'g'], ARRAY['a', 'b']) ${T}`, KEYS],
+    [`SELECT json_object(ARRAY[content, 'g'], ARRAY['a', 'b']) ${T}`, KEYS],
+    [`SELECT json_object(ARRAY['k', content]) ${T}`, KEYS],
+    [`SELECT jsonb_object_agg(k, 1) FROM (SELECT content ${T} UNION ALL SELECT 'g') u(k)`, KEYS],
+    [`SELECT json_object_agg(k, 1) FROM (SELECT content ${T} UNION ALL SELECT $2) u(k)`, KEYS],
+    // jsonb_set and jsonb_insert sort the path's last element among the document's keys.
+    [`SELECT jsonb_set(jsonb_build_object('g', 1), ARRAY[content], '0') ${T}`, KEYS],
+    [`SELECT jsonb_set('{}'::jsonb, ARRAY[content], '1') ${T}`, KEYS],
+    [`SELECT jsonb_insert('{"g": 1}', ARRAY[content], '0') ${T}`, KEYS],
+    [`SELECT jsonb_set_lax('{"g": 1}', ARRAY[content], '0') ${T}`, KEYS],
+    [`SELECT jsonb_set(jsonb_build_object(content, 0), '{g}', '1') ${T}`, KEYS],
+    [`SELECT jsonb_set(tool_calls, '{a}', to_jsonb(content)) ${T}`, /makes public\.trace_steps\.tool_calls a key of a JSON object/],
+    [`SELECT jsonb_insert(tool_calls, '{0}', '1') ${T}`, /makes public\.trace_steps\.tool_calls a key of a JSON object/],
+  ],
+  'an encoding name cut to 63 bytes, quoted by an error': [
+    // length(bytea, name): the name is cut to 63 bytes, and `invalid encoding name "..."` quotes the cut.
+    [`SELECT length('x'::bytea, content) ${T}`, /function length over public\.trace_steps\.content would return text/],
+    [`SELECT length(content::bytea, content) ${T}`, /function length over public\.trace_steps\.content would return text/],
   ],
   'text that only looks typed, compared with a scanned value': [
     // to_char's format spells any text: to_char(0, '"guess"') is the literal 'guess'.
@@ -426,12 +459,15 @@ const LEGIT: readonly (readonly [sql: string, params?: readonly string[]])[] = [
   [`SELECT content ${T} AND content = ANY (string_to_array($1, ','))`, ['a,b']],
   [`SELECT step ${T} AND (content, step) IN (SELECT 'x', 1)`],
   [`SELECT step ${T} AND tool_calls->'a' = to_jsonb('x'::text)`],
-  [`SELECT array_to_json(ARRAY[content]), json_object(ARRAY['k', content]), row_to_json(ROW(content, 1)) ${T}`],
+  [`SELECT array_to_json(ARRAY[content]), json_object(ARRAY['k'], ARRAY[content]), row_to_json(ROW(content, 1)) ${T}`],
   [`SELECT e.value->>'name' FROM trace_steps s, LATERAL jsonb_array_elements(s.tool_calls) e WHERE s.${PIN} ORDER BY e.value->>'name'`],
   [`SELECT t.* FROM trace_steps s, LATERAL jsonb_to_record(s.tool_calls) AS t(a text, b int, c jsonb, d bool, e timestamptz) WHERE s.${PIN}`],
   [`SELECT step ${T} AND step > 3::int4 AND step < 2.5 AND step >= -1 AND step IN (SELECT generate_series(1, 3))`],
   [`SELECT json_agg(s ORDER BY s.step), jsonb_agg(s.content ORDER BY s.content) ${S}`],
-  [`SELECT jsonb_set(tool_calls, '{a}', to_jsonb(content)), jsonb_insert(tool_calls, '{0}', '1'), jsonb_set(tool_calls, ARRAY[role], '1') ${T}`],
+  [`SELECT jsonb_set('{"a": 1}', '{b}', to_jsonb(content)), jsonb_insert('[1]', '{0}', to_jsonb(content)), jsonb_set(tool_calls, ARRAY[role], '1') ${T}`],
+  // keys of the trace's own, or chosen keys over values of the trace's own
+  [`SELECT jsonb_build_object(role, content), jsonb_build_object('step', step, 'content', content), jsonb_object_agg(role, content), jsonb_object(ARRAY[role], ARRAY[content]) ${T}`],
+  [`SELECT length(content), length(content::bytea, 'UTF8'), octet_length(content) ${T}`],
   [`SELECT * FROM traces WHERE ${PIN} AND created_at > now() - interval '1 day' * 2 AND created_at < to_timestamp(0) + interval '100 years'`],
 ];
 
