@@ -687,8 +687,11 @@ class Derivation {
         return r.returns === 'bool' ? DESTROYED : args[0];
       }
       case 'ordered-set': {
+        // Whatever the fraction, the result is one of the ORDER BY values: with none
+        // scanned, percentile_disc(step * 0 + 0.5) WITHIN GROUP (ORDER BY 'guess') is the
+        // text 'guess', typed only if they are.
         const t = alternatives(order);
-        return t.level === 2 ? t : DESTROYED;
+        return t.level === 2 ? t : { ...t, level: 1 };
       }
       case 'search':
         throw new Denied(searchMessage(what, src, clause));

@@ -106,6 +106,10 @@ const ATTACKS: Record<string, readonly Attack[]> = {
     [`SELECT step ${T} AND content >= to_char(0, '"OPENAI_API_KEY=sk-M"')`, RANGE],
     [`SELECT step ${T} AND content >= to_char(step, '"OPENAI_API_KEY=sk-M"')`, /compares public\.trace_steps\.step with values of the statement's own/],
     [`SELECT step ${T} AND content >= md5('x')`, RANGE],
+    // percentile_disc returns one of its ORDER BY values, whatever the (scanned) fraction.
+    [`SELECT step ${T} AND content >= (SELECT percentile_disc(i.step * 0 + 0.5) WITHIN GROUP (ORDER BY 'sk-M') FROM trace_steps i WHERE i.${PIN} GROUP BY i.step LIMIT 1)`, RANGE],
+    [`SELECT step ${T} AND content >= (SELECT percentile_disc(step * 0 + 0.5) WITHIN GROUP (ORDER BY v.x) FROM (SELECT $2 AS x) v)`, RANGE],
+    [`SELECT content ${T} UNION SELECT percentile_disc(step * 0 + 0.5) WITHIN GROUP (ORDER BY 'sk-M') ${T} GROUP BY step`, GUESS],
     [`SELECT greatest(content, to_char(0, '"sk-M"')) ${T}`, RANGE],
     [`SELECT coalesce(content, to_char(0, '"sk-M"')) AS c ${T} ORDER BY c`, GUESS],
     // jsonb minus an element: a JSON document of the statement's own.
@@ -468,6 +472,8 @@ const LEGIT: readonly (readonly [sql: string, params?: readonly string[]])[] = [
   // keys of the trace's own, or chosen keys over values of the trace's own
   [`SELECT jsonb_build_object(role, content), jsonb_build_object('step', step, 'content', content), jsonb_object_agg(role, content), jsonb_object(ARRAY[role], ARRAY[content]) ${T}`],
   [`SELECT length(content), length(content::bytea, 'UTF8'), octet_length(content) ${T}`],
+  [`SELECT step ${T} AND step >= (SELECT percentile_disc(i.step * 0 + 0.5) WITHIN GROUP (ORDER BY 3) FROM trace_steps i WHERE i.${PIN} GROUP BY i.step LIMIT 1)`],
+  [`SELECT percentile_disc(step * 0 + 0.5) WITHIN GROUP (ORDER BY 'label') ${T} GROUP BY step`],
   [`SELECT * FROM traces WHERE ${PIN} AND created_at > now() - interval '1 day' * 2 AND created_at < to_timestamp(0) + interval '100 years'`],
 ];
 
