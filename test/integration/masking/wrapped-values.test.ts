@@ -1,0 +1,107 @@
+// Secrets inside values the policy lets through whole come back masked however they are
+// wrapped: arrays, records, JSON, and nestings of them, in text and binary formats. A
+// table of this file's own (owned by agent-a) holds the secrets; each shape is read
+// through the proxy as agent-a and must not carry a secret in clear. The bare value is
+// read too, as the baseline the wrapped forms are compared with.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
+import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const TABLE = `wrapped_values_${process.pid}`;
+const AWS = 'AKIAIOSFODNN7EXAMPLE';
+const OPENAI = 'sk-' + 'Zq9'.repeat(15); // sk- + 45: 48 characters
+const CARD = '4111111111111111';
+const EMAIL = 'kestrel.quartz@example.com';
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrZXN0cmVsIn0.c2lnbmF0dXJlLXF1YXJ0ei1rZXN0cmVs';
+/** What must never come back (a JSON \u escape spells "A" of the AWS key id in a json column). */
+const SECRETS = [AWS, AWS.slice(1), OPENAI.slice(3), CARD, EMAIL, JWT.slice(4)];
+
+// content: a text with a secret beside quotes, backslashes, commas, braces and spaces;
+// doc: json as written, escapes kept (\u0041 for the A of AKIA, \/ in a path);
+// docb: jsonb.
+const ROWS: Array<[string, string, string, string]> = [
+  ['w1', `a "quoted" ${OPENAI} \\ back, {brace} (${EMAIL})`, `{"k": "\\u0041KIAIOSFODNN7EXAMPLE", "p": "a\\/b"}`, `{"k": "${AWS}"}`],
+  ['w2', `"${CARD}"\\`, `["\\u0073k-${'Zq9'.repeat(15)}", "${JWT}"]`, `["x\\"y ${JWT}"]`],
+  ['w3', `${AWS}`, `"\\u0041KIAIOSFODNN7EXAMPLE"`, `"${EMAIL}"`],
+];
+
+let dir: string;
+let proxy: TestProxy;
+let agent: string;
+
+beforeAll(async () => {
+  await withSuperuser(async (db) => {
+    await db.query(`CREATE TABLE public.${TABLE} (trace_id text PRIMARY KEY, owner text, content text, doc json, docb jsonb)`);
+    for (const [id, content, doc, docb] of ROWS) {
+      await db.query(`INSERT INTO public.${TABLE} VALUES ($1, 'agent-a', $2, $3, $4)`, [id, content, doc, docb]);
+    }
+    await db.query(`GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser}`);
+  });
+  dir = mkdtempSync(join(tmpdir(), 'tracegate-wrapped-'));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    `version: 1
+traceTables:
+  - { table: public.${TABLE}, key: trace_id, owner: owner }
+rules:
+  - name: owners
+    groups: [ai-agents]
+    entitlement: { owner: { claim: sub } }
+`,
+  );
+  proxy = await startTestProxy({ policyFile });
+  agent = await getToken('agent-a');
+});
+afterAll(async () => {
+  await proxy?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await withSuperuser((db) => db.query(`DROP TABLE IF EXISTS public.${TABLE}`));
+});
+
+/** The rows as JSON text (binary values as latin1), or the SQLSTATE of a refusal. */
+async function outcome(sql: string, binary: boolean): Promise<string> {
+  const client = await proxy.connect(agent);
+  try {
+    const raw = { getTypeParser: () => (v: unknown) => v };
+    const q = binary ? { text: sql, rowMode: 'array' as const, binary: true, queryMode: 'extended' as const, types: raw } : { text: sql, rowMode: 'array' as const, types: raw };
+    const { rows } = await client.query(q);
+    return JSON.stringify(rows.map((r: unknown[]) => r.map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : v))));
+  } catch (err) {
+    return `error ${(err as { code?: string }).code} ${(err as Error).message}`;
+  } finally {
+    await client.end();
+  }
+}
+
+const W = `FROM ${TABLE} t WHERE trace_id = $$ID$$`;
+const SHAPES = [
+  'SELECT content', 'SELECT doc', 'SELECT docb',
+  'SELECT ARRAY[content]', 'SELECT ARRAY[content, content]', 'SELECT ARRAY[[content], [content]]',
+  "SELECT '[0:0]={x}'::text[] || ARRAY[content]",
+  'SELECT ARRAY[doc]', 'SELECT ARRAY[docb]', 'SELECT ARRAY[doc::text]',
+  'SELECT ROW(content)', "SELECT ROW(content, '', NULL::text, 'a,(b)')", 'SELECT ROW(doc)', 'SELECT ROW(docb)',
+  'SELECT ROW(ARRAY[content])', 'SELECT ROW(ARRAY[doc])', 'SELECT ROW(ARRAY[docb])',
+  'SELECT ROW(ROW(content))', 'SELECT ROW(ROW(doc))', 'SELECT ROW(ROW(ROW(doc)))',
+  'SELECT ARRAY[ROW(doc)]', 'SELECT ARRAY[ROW(ARRAY[doc])]', 'SELECT ROW(ARRAY[ROW(doc)])',
+  'SELECT to_json(content)', 'SELECT to_jsonb(content)', 'SELECT json_build_array(content, doc)',
+  'SELECT to_json(ARRAY[doc])', 'SELECT ARRAY[to_json(content)]', 'SELECT ROW(to_json(content))',
+  'SELECT ROW(ARRAY[to_json(content)])',
+  'SELECT ROW(doc)::text', 'SELECT ARRAY[doc]::text', 'SELECT to_json(ROW(doc)::text)', 'SELECT ARRAY[ROW(doc)::text]',
+  'SELECT t', 'SELECT ROW(t)', 'SELECT array_agg(t)',
+];
+
+describe.each([false, true])('binary %s', (binary) => {
+  for (const shape of SHAPES) {
+    for (const [id] of ROWS) {
+      const sql = `${shape} ${W.replace('$$ID$$', `'${id}'`)}`;
+      test(sql, async () => {
+        const out = await outcome(sql, binary);
+        for (const s of SECRETS) expect(out, out).not.toContain(s);
+      });
+    }
+  }
+});
