@@ -76,3 +76,59 @@ export function unescapeJsonText(s: string): Unescaped | null {
   map[k] = s.length;
   return { text: parts.join(''), map: map.subarray(0, k + 1) };
 }
+
+/**
+ * The escapes of a JSON text wrapped in more levels of quoting, decoded at once: a JSON
+ * value inside a record or array literal (record_out and array_out double its
+ * backslashes), inside one of those again, or inside a JSON string, spells "\u0041" as
+ * "\\u0041", "\\\\u0041" ...; read one level at a time, that is an escaped backslash and
+ * a plain "u0041". Here a run of backslashes before an escape's letter stands for that
+ * escape: "\\u0041" reads "A", "\\\\n" a line break. Null unless some run of two or
+ * more precedes "u" or "/" (characters a secret is made of; without one, the one-level
+ * views hold). Any other run stays as written; map[k] is the original index where decoded
+ * unit k starts (a run's first backslash), map[text.length] the original length, so a
+ * hit mapped back covers whole runs and never leaves part of one behind.
+ */
+export function unescapeNestedJsonText(s: string): Unescaped | null {
+  if (s.indexOf('\\\\') < 0) return null;
+  const map = new Int32Array(s.length + 1);
+  const parts: string[] = [];
+  let k = 0;
+  let from = 0;
+  let nested = false;
+  for (let bs = s.indexOf('\\'); bs >= 0; bs = s.indexOf('\\', from)) {
+    for (let i = from; i < bs; i++) map[k++] = i;
+    parts.push(s.slice(from, bs));
+    let r = bs;
+    while (r < s.length && s.charCodeAt(r) === 0x5c) r++;
+    const c = s.charCodeAt(r);
+    let decoded = simpleEscape(c);
+    let after = r + 1;
+    if (decoded === undefined && c === 0x75) {
+      const h = (hexValue(s.charCodeAt(r + 1)) << 12) | (hexValue(s.charCodeAt(r + 2)) << 8) | (hexValue(s.charCodeAt(r + 3)) << 4) | hexValue(s.charCodeAt(r + 4));
+      if (h >= 0) {
+        decoded = String.fromCharCode(h);
+        after = r + 5;
+      }
+    }
+    if (decoded === undefined) {
+      // Not before an escape's letter: the run stays as written, one unit (a hit never
+      // starts or ends inside it, where it would split an escaped backslash).
+      for (let i = bs; i < r; i++) map[k++] = bs;
+      parts.push(s.slice(bs, r));
+      from = r;
+    } else {
+      // Only a character escape ("u", "/") makes the view needed: the prefilter sets
+      // every bit for one (prefilter.ts), so the view is scanned by every detector.
+      if (r - bs >= 2 && (c === 0x75 || c === 0x2f)) nested = true;
+      map[k++] = bs;
+      parts.push(decoded);
+      from = after;
+    }
+  }
+  if (!nested) return null;
+  for (let i = from; i < s.length; i++) map[k++] = i;
+  parts.push(s.slice(from));
+  map[k] = s.length;
+  return { text: parts.join(''), map: map.subarray(0, k + 1) };
+}

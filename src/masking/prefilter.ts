@@ -28,7 +28,8 @@
 // Column and key hints (an "authorization" column) are added by the caller.
 // Escapes: the scanner reads "\n", "\"", "\\" ... as two spaces, so here their letter is
 // skipped and separates runs too (but the b of "\b", which may start "bearer" in text
-// scanned as written); "\u" and "\/" stand for any character: every bit.
+// scanned as written); "\u" and "\/" stand for any character: every bit, as they do
+// after any run of backslashes ("\\\\u0041": JSON inside a record or array literal).
 import { IBAN_LENGTHS } from './detectors/iban.js';
 import type { NumberRun } from './detectors/number-runs.js';
 
@@ -471,6 +472,20 @@ export function prefilter(b: Buffer, start: number, end: number, runs?: NumberRu
       if (e === 0x75 || e === 0x2f) {
         keys?.seeAll();
         return Trigger.all | NOT_ASCII;
+      }
+      if (e === 0x5c) {
+        // A run of backslashes: JSON inside a record or array literal (or deeper) has
+        // its escapes' backslashes doubled, and "\\u0041" stands for a character too
+        // (the scanner reads it so). Past the run's even part, the usual escape.
+        let r = i + 2;
+        while (r < end && b[r] === 0x5c) r++;
+        const c = at(b, r, start, end);
+        if (c === 0x75 || c === 0x2f) {
+          keys?.seeAll();
+          return Trigger.all | NOT_ASCII;
+        }
+        i = (r - i) % 2 === 0 ? r : r - 1;
+        continue;
       }
       // n r t f " \ : a JSON escape, read as spaces by the scanner, and no trigger. Not
       // "\b": plain text is scanned as written too, where "\bearer" is the word bearer.

@@ -14,7 +14,7 @@
 import { findNumberRuns, type NumberRun } from './detectors/number-runs.js';
 import { findPrivateKeyBlocks } from './detectors/private-key.js';
 import { DETECTOR_PRIORITY, TRIGGER_OF } from './detectors/registry.js';
-import { unescapeJsonText } from './json-unescape.js';
+import { unescapeJsonText, unescapeNestedJsonText, type Unescaped } from './json-unescape.js';
 import { SCAN_ALL, type ScanHints } from './prefilter.js';
 import { markerFor, type Detector, type Match, type ScanContext, type TextRange } from './types.js';
 
@@ -73,11 +73,18 @@ export function replaceMatches(s: string, matches: readonly Match[]): string {
   return out + s.slice(from);
 }
 
-/** True when some escape in `s` (from the first backslash at `bs`) is \u or \/. */
+/**
+ * True when some run of backslashes in `s` (from the first backslash at `bs`) comes
+ * before a "u" or "/": "\u", "\/", or one of them inside more quoting ("\\\\u0041"), as
+ * the prefilter reads them (it then sets every bit and its digit runs are not all).
+ */
 function hasCharEscape(s: string, bs: number): boolean {
-  for (let i = bs; i >= 0; i = s.indexOf('\\', i + 2)) {
-    const c = s.charCodeAt(i + 1);
+  for (let i = bs; i >= 0; ) {
+    let r = i + 1;
+    while (s.charCodeAt(r) === 0x5c) r++;
+    const c = s.charCodeAt(r);
     if (c === 0x75 || c === 0x2f) return true;
+    i = s.indexOf('\\', r);
   }
   return false;
 }
@@ -165,20 +172,26 @@ export class Scanner {
     const hits: Match[] = [];
     const charEscape = hasCharEscape(s, bs);
     if (charEscape) {
-      const u = unescapeJsonText(s);
-      if (u !== null) {
-        // Decoded positions differ from the prefilter's: runs are found anew.
-        for (const m of this.find(u.text, hint, SCAN_ALL)) hits.push({ start: u.map[m.start] as number, end: u.map[m.end] as number, kind: m.kind });
-      }
+      // Decoded positions differ from the prefilter's: runs are found anew.
+      this.findDecoded(unescapeJsonText(s), hint, hits);
     } else {
       for (const m of this.find(blankEscapes(s, bs), hint, hints)) hits.push(m);
     }
+    // JSON wrapped in more quoting (a record or array literal's doubled backslashes):
+    // its escapes read at once, "\\\\u0041" as "A".
+    this.findDecoded(unescapeNestedJsonText(s), hint, hits);
     if (asWritten) {
       // A prefilter pass stops at the first "\u" or "\/": the positions it found are not all.
       const raw = charEscape ? { triggers: hints.triggers, runs: null } : hints;
       for (const m of this.find(s, hint, raw)) hits.push(m);
     }
     return resolveMatches(hits);
+  }
+
+  /** Hits in a decoded text, mapped back to ranges of the original (by every detector: positions differ). */
+  private findDecoded(u: Unescaped | null, hint: string | undefined, hits: Match[]): void {
+    if (u === null) return;
+    for (const m of this.find(u.text, hint, SCAN_ALL)) hits.push({ start: u.map[m.start] as number, end: u.map[m.end] as number, kind: m.kind });
   }
 
   /** Plain text masked by every enabled detector; the same string when nothing matched. */
