@@ -26,6 +26,9 @@ const ROWS: Array<[string, string, string, string]> = [
   ['w1', `a "quoted" ${OPENAI} \\ back, {brace} (${EMAIL})`, `{"k": "\\u0041KIAIOSFODNN7EXAMPLE", "p": "a\\/b"}`, `{"k": "${AWS}"}`],
   ['w2', `"${CARD}"\\`, `["\\u0073k-${'Zq9'.repeat(15)}", "${JWT}"]`, `["x\\"y ${JWT}"]`],
   ['w3', `${AWS}`, `"\\u0041KIAIOSFODNN7EXAMPLE"`, `"${EMAIL}"`],
+  // A JSON "\n" right before a secret: doubled by each level of quoting ("\\n"), its
+  // letter must not be read as the secret's first character.
+  ['w4', `line\\nsk-x`, `{"log": "line\\n${OPENAI}\\t${AWS}\\r${JWT}"}`, `{"log": "line\\n${OPENAI}\\n${AWS}\\n${CARD}"}`],
 ];
 
 let dir: string;
