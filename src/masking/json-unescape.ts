@@ -84,8 +84,9 @@ export function unescapeJsonText(s: string): Unescaped | null {
  * "\\u0041", "\\\\u0041" ...; read one level at a time, that is an escaped backslash and
  * a plain "u0041". Here a run of backslashes before an escape's letter stands for that
  * escape: "\\u0041" reads "A", "\\\\n" a line break. Null unless some run of two or
- * more precedes "u" or "/" (characters a secret is made of; without one, the one-level
- * views hold). Any other run stays as written; map[k] is the original index where decoded
+ * more precedes an escape's letter. The scanner reads text this way when the prefilter
+ * set every bit (a "u" or "/" after a run); its positions differ from the text's. Any
+ * other run stays as written; map[k] is the original index where decoded
  * unit k starts (a run's first backslash), map[text.length] the original length, so a
  * hit mapped back covers whole runs and never leaves part of one behind.
  */
@@ -118,9 +119,7 @@ export function unescapeNestedJsonText(s: string): Unescaped | null {
       parts.push(s.slice(bs, r));
       from = r;
     } else {
-      // Only a character escape ("u", "/") makes the view needed: the prefilter sets
-      // every bit for one (prefilter.ts), so the view is scanned by every detector.
-      if (r - bs >= 2 && (c === 0x75 || c === 0x2f)) nested = true;
+      if (r - bs >= 2) nested = true;
       map[k++] = bs;
       parts.push(decoded);
       from = after;

@@ -110,6 +110,31 @@ function blankEscapes(s: string, bs: number): string {
   return out + s.slice(from);
 }
 
+/**
+ * blankEscapes for JSON inside more quoting: a run of backslashes before an escape's
+ * letter ("\\\\n", a record literal's "\n") is blanked with the letter, which would
+ * otherwise be read as the first character of what follows ("nsk-..."); other runs as
+ * blankEscapes has them. Same length. Null when no run of two or more comes before a
+ * letter (blankEscapes is then the same view).
+ */
+function blankNestedEscapes(s: string, bs: number): string | null {
+  let out = '';
+  let from = 0;
+  let nested = false;
+  for (let i = bs; i >= 0; i = s.indexOf('\\', from)) {
+    let r = i + 1;
+    while (s.charCodeAt(r) === 0x5c) r++;
+    const letter = isSimpleEscape(s.charCodeAt(r));
+    if (letter && r - i >= 2) nested = true;
+    const blank = letter ? r + 1 - i : (r - i) & ~1;
+    out += s.slice(from, i) + ' '.repeat(blank);
+    from = i + blank;
+    if (from < r) from = r;
+    if (!letter && (r - i) % 2 === 1) out += '\\';
+  }
+  return nested ? out + s.slice(from) : null;
+}
+
 class ScanState implements ScanContext {
   private blocks: readonly TextRange[] | null = null;
 
@@ -174,12 +199,14 @@ export class Scanner {
     if (charEscape) {
       // Decoded positions differ from the prefilter's: runs are found anew.
       this.findDecoded(unescapeJsonText(s), hint, hits);
+      // JSON wrapped in more quoting (a record or array literal's doubled backslashes):
+      // its escapes read at once, "\\\\u0041" as "A".
+      this.findDecoded(unescapeNestedJsonText(s), hint, hits);
     } else {
       for (const m of this.find(blankEscapes(s, bs), hint, hints)) hits.push(m);
+      const nested = blankNestedEscapes(s, bs);
+      if (nested !== null) for (const m of this.find(nested, hint, hints)) hits.push(m);
     }
-    // JSON wrapped in more quoting (a record or array literal's doubled backslashes):
-    // its escapes read at once, "\\\\u0041" as "A".
-    this.findDecoded(unescapeNestedJsonText(s), hint, hits);
     if (asWritten) {
       // A prefilter pass stops at the first "\u" or "\/": the positions it found are not all.
       const raw = charEscape ? { triggers: hints.triggers, runs: null } : hints;

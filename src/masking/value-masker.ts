@@ -255,8 +255,9 @@ export class ValueMasker {
     });
   }
 
+  /** Whether `text` holds a hit, as written or read with its escapes (JSON inside a composite's bytes). */
   private hits(text: string): boolean {
-    return this.scanner.find(text).length > 0;
+    return this.scanner.findEscaped(text, undefined, true).length > 0;
   }
 
   private inetEnabled(isV6: boolean): boolean {

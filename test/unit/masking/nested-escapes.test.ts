@@ -9,7 +9,7 @@ import { createMasker, type ColumnResolver } from '../../../src/masking/masker.j
 import { Oid } from '../../../src/masking/pg-types.js';
 import { prefilter, Trigger } from '../../../src/masking/prefilter.js';
 import { markerFor } from '../../../src/masking/types.js';
-import { dataRow, field, rowTexts } from './helpers.js';
+import { dataRow, field, rowFields, rowTexts } from './helpers.js';
 
 const noCatalog: ColumnResolver = () => undefined;
 const all = createMasker({ detectors: 'all' });
@@ -63,12 +63,41 @@ describe('JSON escapes inside more quoting', () => {
     expect(u?.text).toBe('aAb\\\\\\\\c/d');
     // The run before "c" (not an escape) is one unit: every backslash maps to its start.
     expect(Array.from(u?.map ?? [])).toEqual([0, 1, 8, 9, 9, 9, 9, 13, 14, 17, 18]);
-    expect(unescapeNestedJsonText('a\\\\n\\"b\\u0041')).toBeNull();
+    expect(unescapeNestedJsonText('a\\n\\"b\\u0041')).toBeNull();
+    expect(unescapeNestedJsonText('a\\\\nb')?.text).toBe('a\nb');
   });
 
   it('leave a document valid JSON where a hit is masked', () => {
     const doc = JSON.stringify({ a: `x ${nested(1)} y`, b: 'c\\', d: ['\\\\', 1] });
     const out = masked(Oid.jsonb, doc) ?? '';
     expect(JSON.parse(out)).toEqual({ a: `x ${AWS} y`, b: 'c\\', d: ['\\\\', 1] });
+  });
+
+  it('do not glue a doubled escape\'s letter onto the secret after it', () => {
+    // {"log": "line\n<key>"} inside a record or array literal: the "\n" reads "\\n".
+    const SK = `sk-${'Zq9'.repeat(15)}`;
+    const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrZXN0cmVsIn0.c2lnbmF0dXJlLXF1YXJ0ei1rZXN0cmVs';
+    const text = `{"{\\"log\\": \\"line\\\\n${SK}\\\\tAKIAIOSFODNN7EXAMPLE\\\\r${JWT}\\"}"}`;
+    const out = masked(Oid.text, text) ?? '';
+    for (const s of [SK, 'AKIAIOSFODNN7EXAMPLE', JWT]) expect(out).not.toContain(s);
+    expect(out).toBe(`{"{\\"log\\": \\"line\\\\n${markerFor('openai-key')}\\\\t${AWS}\\\\r${markerFor('jwt')}\\"}"}`);
+    expect(masked(Oid.record, `("(""line\\\\n${SK}"")")`)).not.toContain(SK);
+    // A lone escaped backslash before a letter is unchanged: nothing to mask.
+    expect(masked(Oid.text, 'C:\\\\new\\\\x')).toBe('C:\\\\new\\\\x');
+  });
+
+  it('are read in a binary record field of unknown layout (a table row inside ROW(t))', () => {
+    // record_send: 1 field, its type a table's row type (not resolved), its bytes the row's.
+    const inner = Buffer.from('xx{"log": "line\\nsk-' + 'Zq9'.repeat(15) + '"}', 'utf8');
+    const rec = Buffer.alloc(12 + inner.length);
+    rec.writeInt32BE(1, 0);
+    rec.writeUInt32BE(16500, 4);
+    rec.writeInt32BE(inner.length, 8);
+    inner.copy(rec, 12);
+    const p = all.planResult([field('x', Oid.record, { format: 1 })], noCatalog, { exempt: false });
+    const out = p && rowFields(p.maskDataRow(dataRow([rec])))[0];
+    // The field is NULL (its layout unknown, a hit in its bytes): length -1, no bytes.
+    expect(out?.readInt32BE(8)).toBe(-1);
+    expect(out?.length).toBe(12);
   });
 });
