@@ -118,6 +118,8 @@ function blankEscapes(s: string, bs: number): string {
  * letter (blankEscapes is then the same view).
  */
 function blankNestedEscapes(s: string, bs: number): string | null {
+  // Most text with escapes has no run of two: no view to build (the JSON masker's path).
+  if (s.indexOf('\\\\', bs) < 0) return null;
   let out = '';
   let from = 0;
   let nested = false;
