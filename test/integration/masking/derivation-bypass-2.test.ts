@@ -3,13 +3,12 @@
 // planted secrets back in a form the detectors miss but a program turns back into the
 // secret, or reads them through a comparison oracle. Each statement must either be denied
 // by the policy (42501) or come back with no planted secret recoverable from it.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
-import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
+import { getToken } from '../../helpers/env.js';
+import { ownedTraceTable, type OwnedTable } from '../../helpers/owned-table.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { leaked, runAs, unhex, unreverse } from './harness.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
 
@@ -21,34 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => proxy.close());
 
-function leaked(output: string): string[] {
-  return PLANTED.filter((p) => output.includes(p.needle)).map((p) => `${p.kind}: ${p.needle}`);
-}
-
-/** Runs `sql` as agent-a; denied by policy is fine, else returns every value as text. */
-async function returned(sql: string): Promise<{ denied: boolean; values: string[] }> {
-  const client = await proxy.connect(agent);
-  try {
-    const r = await client.query({ text: sql, values: [TRACE], rowMode: 'array' });
-    const values = (r.rows as unknown[][]).flat().map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
-    return { denied: false, values };
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (e.code === '42501') return { denied: true, values: [] };
-    throw err;
-  } finally {
-    await client.end();
-  }
-}
-
-/** Every run of hex digits after an `x` (bytea's hex output, `\x...`), decoded as UTF-8. */
-function unhex(values: readonly string[]): string {
-  const out: string[] = [];
-  for (const v of values) for (const m of v.matchAll(/x((?:[0-9a-f]{2})+)/g)) out.push(Buffer.from(m[1] as string, 'hex').toString('utf8'));
-  return out.join('\n');
-}
-
-const unreverse = (s: string): string => [...s].reverse().join('');
+const returned = (sql: string): Promise<{ denied: boolean; values: string[] }> => runAs(proxy, agent, sql, [TRACE]);
 
 describe('a scanned value cast to bytea comes back hex-encoded inside JSON or text', () => {
   // derivation.ts keeps a cast to bytea "whole" (PRESERVING_CASTS) and lets JSON
@@ -81,36 +53,13 @@ describe('a record holding a bytea, under a policy of detectors alone', () => {
   // output there, not a bytea column the masker decodes.
   const TABLE = `bytea_rec_${process.pid}`;
   const SECRET = PLANTED.find((p) => p.kind === 'email')?.needle ?? 'alice@example.com';
-  let dir: string;
+  let owned: OwnedTable | undefined;
   let own: TestProxy;
   beforeAll(async () => {
-    await withSuperuser((db) =>
-      db.query(
-        `CREATE TABLE public.${TABLE} (trace_id text PRIMARY KEY, owner text, content text);
-         INSERT INTO public.${TABLE} VALUES ('mine', 'agent-a', 'write to ${SECRET} today');
-         GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser};`,
-      ),
-    );
-    dir = mkdtempSync(join(tmpdir(), 'tracegate-bytea-rec-'));
-    const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1
-traceTables:
-  - { table: public.${TABLE}, key: trace_id, owner: owner }
-rules:
-  - name: owners
-    groups: [ai-agents]
-    entitlement: { owner: { claim: sub } }
-`,
-    );
-    own = await startTestProxy({ policyFile });
+    owned = await ownedTraceTable(TABLE, 'trace_id text PRIMARY KEY, owner text, content text', [['mine', 'agent-a', `write to ${SECRET} today`]]);
+    own = owned.proxy;
   });
-  afterAll(async () => {
-    await own?.close();
-    rmSync(dir, { recursive: true, force: true });
-    await withSuperuser((db) => db.query(`DROP TABLE public.${TABLE}`));
-  });
+  afterAll(async () => owned?.close());
 
   test.each([
     ['a subquery row', `SELECT x FROM (SELECT content::bytea AS b FROM ${TABLE} WHERE trace_id = $1) x`],

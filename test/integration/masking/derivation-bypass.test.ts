@@ -3,13 +3,12 @@
 // detectors do not recognise but a program turns back into the secret (here: reversed
 // text). Each statement must either be denied by the policy (42501) or come back with no
 // planted secret recoverable from it.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
-import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
+import { SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
+import { getToken } from '../../helpers/env.js';
+import { ownedTraceTable, type OwnedTable } from '../../helpers/owned-table.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { leaked, recoveredAs } from './harness.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
 
@@ -21,27 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => proxy.close());
 
-function leaked(output: string): string[] {
-  return PLANTED.filter((p) => output.includes(p.needle)).map((p) => `${p.kind}: ${p.needle}`);
-}
-
-const unreverse = (s: string): string => [...s].reverse().join('');
-
-/** Runs `sql` as agent-a; denied by policy is fine, else returns every value un-reversed. */
-async function recovered(sql: string): Promise<{ denied: boolean; text: string }> {
-  const client = await proxy.connect(agent);
-  try {
-    const r = await client.query({ text: sql, values: [TRACE], rowMode: 'array' });
-    const values = (r.rows as unknown[][]).flat().map((v) => String(v));
-    return { denied: false, text: values.map(unreverse).join('\n') };
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (e.code === '42501') return { denied: true, text: '' };
-    throw err;
-  } finally {
-    await client.end();
-  }
-}
+const recovered = (sql: string): Promise<{ denied: boolean; text: string }> => recoveredAs(proxy, agent, sql, [TRACE]);
 
 describe('a scanned value used as a jsonb_set / jsonb_insert path becomes a JSON key', () => {
   // derivation.ts: jsonb_set/jsonb_insert carry only arguments 0 and 2; a scanned path
@@ -127,36 +106,13 @@ describe('casts to time/timetz quote the value lower-cased in their error', () =
   const TABLE = `tz_steps_${process.pid}`;
   const IBAN = 'DE89370400440532013000';
   const AWS = 'AKIAJ7Q3ZDEMO2XY4ZQW';
-  let dir: string;
+  let owned: OwnedTable | undefined;
   let own: TestProxy;
   beforeAll(async () => {
-    await withSuperuser((db) =>
-      db.query(
-        `CREATE TABLE public.${TABLE} (trace_id text, step int, owner text, tool_calls jsonb, PRIMARY KEY (trace_id, step));
-         INSERT INTO public.${TABLE} VALUES ('mine', 1, 'agent-a', '${JSON.stringify([{ name: 'wire', arguments: { iban: IBAN, aws_access_key_id: AWS } }])}');
-         GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser};`,
-      ),
-    );
-    dir = mkdtempSync(join(tmpdir(), 'tracegate-tz-cast-'));
-    const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1
-traceTables:
-  - { table: public.${TABLE}, key: trace_id, owner: owner }
-rules:
-  - name: owners
-    groups: [ai-agents]
-    entitlement: { owner: { claim: sub } }
-`,
-    );
-    own = await startTestProxy({ policyFile });
+    owned = await ownedTraceTable(TABLE, 'trace_id text, step int, owner text, tool_calls jsonb, PRIMARY KEY (trace_id, step)', [['mine', 1, 'agent-a', JSON.stringify([{ name: 'wire', arguments: { iban: IBAN, aws_access_key_id: AWS } }])]]);
+    own = owned.proxy;
   });
-  afterAll(async () => {
-    await own?.close();
-    rmSync(dir, { recursive: true, force: true });
-    await withSuperuser((db) => db.query(`DROP TABLE public.${TABLE}`));
-  });
+  afterAll(async () => owned?.close());
 
   test.each([
     ['iban as time', `SELECT (tool_calls #>> '{0,arguments,iban}')::time FROM ${TABLE} WHERE trace_id = $1`, IBAN],

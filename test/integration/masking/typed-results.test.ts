@@ -3,9 +3,10 @@
 // oracle (policy/derivation.ts). agent-a reads its OWN trace (allowed); each statement
 // must be denied by the policy (42501) or come back with no planted secret recoverable.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PLANTED, SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
+import { SHOWCASE_TRACE_ID } from '../../../src/demo/planted.js';
 import { getToken } from '../../helpers/env.js';
 import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
+import { leaked, recoveredAs } from './harness.js';
 
 const TRACE = SHOWCASE_TRACE_ID;
 
@@ -17,27 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => proxy.close());
 
-function leaked(output: string): string[] {
-  return PLANTED.filter((p) => output.includes(p.needle)).map((p) => `${p.kind}: ${p.needle}`);
-}
-
-const unreverse = (s: string): string => [...s].reverse().join('');
-
-/** Runs `sql` as agent-a; denied by policy is fine, else returns every value un-reversed. */
-async function recovered(sql: string): Promise<{ denied: boolean; text: string }> {
-  const client = await proxy.connect(agent);
-  try {
-    const r = await client.query({ text: sql, values: [TRACE], rowMode: 'array' });
-    const values = (r.rows as unknown[][]).flat().map((v) => String(v));
-    return { denied: false, text: values.map(unreverse).join('\n') };
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (e.code === '42501') return { denied: true, text: '' };
-    throw err;
-  } finally {
-    await client.end();
-  }
-}
+const recovered = (sql: string): Promise<{ denied: boolean; text: string }> => recoveredAs(proxy, agent, sql, [TRACE]);
 
 describe('percentile_disc() with a scanned fraction returns a WITHIN GROUP value of the statement\'s own', () => {
   // derivation.ts functionCall, 'ordered-set': with a scanned direct argument (the

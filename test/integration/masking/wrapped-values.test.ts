@@ -4,11 +4,9 @@
 // through the proxy as agent-a and must not carry a secret in clear. The bare value is
 // read too, as the baseline the wrapped forms are compared with.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getToken, testEnv, withSuperuser } from '../../helpers/env.js';
-import { startTestProxy, type TestProxy } from '../../helpers/proxy.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { getToken } from '../../helpers/env.js';
+import { ownedTraceTable, type OwnedTable } from '../../helpers/owned-table.js';
+import type { TestProxy } from '../../helpers/proxy.js';
 
 const TABLE = `wrapped_values_${process.pid}`;
 const AWS = 'AKIAIOSFODNN7EXAMPLE';
@@ -31,39 +29,20 @@ const ROWS: Array<[string, string, string, string]> = [
   ['w4', `line\\nsk-x`, `{"log": "line\\n${OPENAI}\\t${AWS}\\r${JWT}"}`, `{"log": "line\\n${OPENAI}\\n${AWS}\\n${CARD}"}`],
 ];
 
-let dir: string;
+let owned: OwnedTable | undefined;
 let proxy: TestProxy;
 let agent: string;
 
 beforeAll(async () => {
-  await withSuperuser(async (db) => {
-    await db.query(`CREATE TABLE public.${TABLE} (trace_id text PRIMARY KEY, owner text, content text, doc json, docb jsonb)`);
-    for (const [id, content, doc, docb] of ROWS) {
-      await db.query(`INSERT INTO public.${TABLE} VALUES ($1, 'agent-a', $2, $3, $4)`, [id, content, doc, docb]);
-    }
-    await db.query(`GRANT SELECT ON public.${TABLE} TO ${testEnv().pg.proxyUser}`);
-  });
-  dir = mkdtempSync(join(tmpdir(), 'tracegate-wrapped-'));
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(
-    policyFile,
-    `version: 1
-traceTables:
-  - { table: public.${TABLE}, key: trace_id, owner: owner }
-rules:
-  - name: owners
-    groups: [ai-agents]
-    entitlement: { owner: { claim: sub } }
-`,
+  owned = await ownedTraceTable(
+    TABLE,
+    'trace_id text PRIMARY KEY, owner text, content text, doc json, docb jsonb',
+    ROWS.map(([id, content, doc, docb]) => [id, 'agent-a', content, doc, docb]),
   );
-  proxy = await startTestProxy({ policyFile });
+  proxy = owned.proxy;
   agent = await getToken('agent-a');
 });
-afterAll(async () => {
-  await proxy?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  await withSuperuser((db) => db.query(`DROP TABLE IF EXISTS public.${TABLE}`));
-});
+afterAll(async () => owned?.close());
 
 /** The rows as JSON text (binary values as latin1), or the SQLSTATE of a refusal. */
 async function outcome(sql: string, binary: boolean): Promise<string> {
